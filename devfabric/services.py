@@ -1,0 +1,143 @@
+"""Run dxlvtservice (or another DXL service) as a real process on the development fabric.
+
+Used by the integration tests, the benchmark and the demo. A service counts as
+started when the fabric's registry announces its registration (an event, not
+a sleep), and is stopped by its pid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from dxlclient.callbacks import EventCallback
+from dxlclient.client import DxlClient
+
+from .fabric import Fabric
+
+REGISTER_EVENT = "/mcafee/event/dxl/svcregistry/register"
+SERVICE_TYPE = "/opendxl-virustotal/service/vtapi"
+
+
+class RegistrationWatch(EventCallback):
+    """Waits for a registry event that matches a predicate on the record."""
+
+    def __init__(self, client: DxlClient, matches) -> None:
+        super().__init__()
+        self._client = client
+        self._matches = matches
+        self.seen = threading.Event()
+        self.record: dict | None = None
+        client.add_event_callback(REGISTER_EVENT, self)
+
+    def on_event(self, event) -> None:
+        record = json.loads(event.payload.decode("utf-8"))
+        if self._matches(record):
+            self.record = record
+            self.seen.set()
+
+    def wait(self, timeout: float) -> bool:
+        try:
+            return self.seen.wait(timeout)
+        finally:
+            self._client.remove_event_callback(REGISTER_EVENT, self)
+
+
+class ServiceProcess:
+    """A service process with its own configuration folder under ``directory``."""
+
+    def __init__(
+        self,
+        fabric: Fabric,
+        directory: Path,
+        name: str,
+        settings: Mapping[str, Mapping[str, object]] | None = None,
+        *,
+        command: Sequence[str] | None = None,
+        config_file: str = "dxlvtservice.config",
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.fabric = fabric
+        self.directory = Path(directory)
+        self.name = name
+        self.config_dir = self.directory / "config"
+        self.log_path = self.directory / "service.log"
+        self._settings = settings or {}
+        self._command = command
+        self._config_file = config_file
+        self._env = env
+        self.process: subprocess.Popen | None = None
+        self._log = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def write_config(self) -> Path:
+        """dxlclient.config from the fabric, and the service's file from ``settings``."""
+        self.config_dir.mkdir(parents=True, exist_ok=True)
+        self.fabric.write_client_config(self.config_dir, self.name)
+        sections: dict[str, dict[str, object]] = {
+            "General": {"instanceName": self.name, "apiKey": self.fabric.api_key},
+            "VirusTotal": {"baseUrl": self.fabric.simulator_url},
+            "Cache": {"cacheDirectory": self.directory / "cache"},
+        }
+        for section, values in self._settings.items():
+            sections.setdefault(section, {}).update(values)
+        lines = []
+        for section, values in sections.items():
+            lines.append(f"[{section}]")
+            lines += [f"{key} = {value}" for key, value in values.items() if value is not None]
+            lines.append("")
+        path = self.config_dir / self._config_file
+        path.write_text("\n".join(lines), encoding="utf-8")
+        path.chmod(0o600)
+        return path
+
+    def start(self, observer: DxlClient, timeout: float = 60.0) -> ServiceProcess:
+        """Start the process and wait until the fabric registers it."""
+        self.write_config()
+        watch = RegistrationWatch(
+            observer, lambda record: record.get("metaData", {}).get("instance") == self.name
+        )
+        command = self._command or [sys.executable, "-m", "dxlvtservice"]
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [*command, str(self.config_dir)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(self._env or {})},
+        )
+        if not watch.wait(timeout):
+            code = self.stop()
+            raise RuntimeError(
+                f"{self.name} did not register within {timeout:g} s (exit {code}):\n"
+                + self.log_text()[-3000:]
+            )
+        return self
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM by pid, SIGKILL if it does not exit in time; return the exit code."""
+        process, self.process = self.process, None
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return process.returncode
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")

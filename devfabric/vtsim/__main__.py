@@ -1,0 +1,70 @@
+"""Command line: run the simulator until SIGTERM or SIGINT, then exit 0.
+
+Whoever starts it learns the port it bound from ``--ready-file``: the file
+appears, complete, only once the simulator is serving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from .server import Simulator
+from .state import Settings
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m devfabric.vtsim",
+        description="Serve a VirusTotal double (API v2 and v3) until SIGTERM or SIGINT.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--api-key", required=True, help="the one key it accepts")
+    parser.add_argument("--ready-file", type=Path, help='receives {"port": N, "pid": P}')
+    parser.add_argument("--latency-ms", type=int, default=0)
+    parser.add_argument("--quota-per-minute", type=int, help="default: unlimited")
+    parser.add_argument("--quota-per-day", type=int, help="default: unlimited")
+    parser.add_argument("--max-batch", type=int, default=4, help="resources per v2 call")
+    return parser.parse_args(argv)
+
+
+def _write_ready_file(path: Path, port: int) -> None:
+    """Write then rename, so that a reader never sees half a file."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps({"port": port, "pid": os.getpid()}), encoding="utf-8")
+    os.replace(partial, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    try:
+        settings = Settings(
+            api_key=args.api_key,
+            latency_ms=args.latency_ms,
+            quota_per_minute=args.quota_per_minute,
+            quota_per_day=args.quota_per_day,
+            max_batch=args.max_batch,
+        )
+    except ValueError as error:
+        print(f"vtsim: {error}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    simulator = Simulator(settings, args.host, args.port).start()
+    if args.ready_file:
+        _write_ready_file(args.ready_file, simulator.port)
+    print(f"vtsim serving on {simulator.url}", file=sys.stderr, flush=True)
+    stop.wait()
+    simulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""The simulator's mutable state: settings, the injected fault, quota windows, counters.
+
+One lock guards all of it, because request threads and the control endpoints
+touch it at the same time. The settings a simulator starts with are its
+defaults, restored by ``reset(settings=True)``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from .quota import Quota
+
+FAULTS = ("http500", "garbage", "hang", "reject_key")
+HANG_LIMIT_SECONDS = 600.0  # a hung call gives up by itself after this long
+
+
+def _check_count(name: str, value: Any, minimum: int, *, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        allowed = f"an integer >= {minimum}" + (" or None" if optional else "")
+        raise ValueError(f"{name} must be {allowed}, not {value!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How the simulated VirusTotal behaves; quotas of ``None`` are unlimited."""
+
+    api_key: str
+    latency_ms: int = 0
+    quota_per_minute: int | None = None
+    quota_per_day: int | None = None
+    max_batch: int = 4
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.api_key, str) or not self.api_key:
+            raise ValueError("api_key must be a non-empty string")
+        _check_count("latency_ms", self.latency_ms, 0)
+        _check_count("quota_per_minute", self.quota_per_minute, 0, optional=True)
+        _check_count("quota_per_day", self.quota_per_day, 0, optional=True)
+        _check_count("max_batch", self.max_batch, 1)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """An injected failure: ``mode`` from :data:`FAULTS`, for ``remaining`` calls or all."""
+
+    mode: str
+    remaining: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in FAULTS:
+            raise ValueError(f"fault must be one of {', '.join(FAULTS)} or None, not {self.mode!r}")
+        _check_count("fault_count", self.remaining, 1, optional=True)
+
+
+@dataclass
+class Counters:
+    calls: int = 0
+    calls_by_endpoint: Counter = field(default_factory=Counter)
+    resources_by_endpoint: dict[str, list[str]] = field(default_factory=dict)
+    quota_refusals: int = 0
+    faults_injected: int = 0
+    statuses: Counter = field(default_factory=Counter)
+    in_progress: int = 0
+
+
+class SimulatorState:
+    """Everything the request threads and the control endpoints share."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._lock = threading.Lock()
+        self._in_progress_changed = threading.Condition(self._lock)
+        self._defaults = settings
+        self._settings = settings
+        self._fault: Fault | None = None
+        self._quota = Quota(settings.quota_per_minute, settings.quota_per_day)
+        self._counters = Counters()
+        self._hang_release = threading.Event()
+        self.stopping = threading.Event()
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    def configure(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Apply keyword settings (see ``control.SimulatorControl.configure``)."""
+        changes = dict(changes)
+        known = {item.name for item in fields(Settings)} | {"fault", "fault_count"}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(unknown)}")
+        if "fault_count" in changes and "fault" not in changes:
+            raise ValueError("fault_count is only given together with fault")
+        with self._lock:
+            fault = self._fault
+            if "fault" in changes:
+                mode, count = changes.pop("fault"), changes.pop("fault_count", None)
+                fault = None if mode is None else Fault(mode, count)
+            self._apply(replace(self._settings, **changes))
+            self._fault = fault
+            return self._public_settings()
+
+    def reset(self, *, settings: bool = False) -> None:
+        """Clear counters, quota windows and the fault (releasing hung calls);
+        with ``settings`` also go back to the start-up settings."""
+        with self._lock:
+            self._counters = Counters(in_progress=self._counters.in_progress)
+            self._quota.clear()
+            self._fault = None
+            self._hang_release.set()
+            self._hang_release = threading.Event()
+            if settings:
+                self._apply(self._defaults)
+
+    def _apply(self, settings: Settings) -> None:
+        self._settings = settings
+        self._quota.set_limits(settings.quota_per_minute, settings.quota_per_day)
+
+    def stop(self) -> None:
+        """Let every waiting call go: latency pauses and hangs end now."""
+        self.stopping.set()
+        with self._lock:
+            self._hang_release.set()
+
+    # -- what request threads call, in this order ---------------------------------------
+
+    def begin(self, endpoint: str, resources: list[str]) -> None:
+        with self._lock:
+            counters = self._counters
+            counters.calls += 1
+            counters.calls_by_endpoint[endpoint] += 1
+            counters.resources_by_endpoint.setdefault(endpoint, []).extend(resources)
+            counters.in_progress += 1
+            self._in_progress_changed.notify_all()
+
+    def pause(self) -> None:
+        """The configured latency; cut short when the simulator stops."""
+        self.stopping.wait(self._settings.latency_ms / 1000)
+
+    def take_fault(self) -> str | None:
+        """The fault this call suffers, if any, counting it against ``fault_count``."""
+        with self._lock:
+            fault = self._fault
+            if fault is None:
+                return None
+            self._counters.faults_injected += 1
+            if fault.remaining is not None:
+                left = fault.remaining - 1
+                self._fault = Fault(fault.mode, left) if left else None
+            return fault.mode
+
+    def hang(self) -> None:
+        """Block until reset, stop, or :data:`HANG_LIMIT_SECONDS`."""
+        with self._lock:
+            release = self._hang_release
+        release.wait(HANG_LIMIT_SECONDS)
+
+    def admit(self) -> bool:
+        """Whether the quota allows this call; a refusal is counted, and uses no quota."""
+        with self._lock:
+            if self._quota.try_acquire():
+                return True
+            self._counters.quota_refusals += 1
+            return False
+
+    def end(self, status: int | None) -> None:
+        """``status`` None: the call was dropped without an answer (a hang that ended)."""
+        with self._lock:
+            self._counters.statuses["no_answer" if status is None else str(status)] += 1
+            self._counters.in_progress -= 1
+            self._in_progress_changed.notify_all()
+
+    # -- observation ------------------------------------------------------------------------
+
+    def wait_in_progress(self, count: int, timeout: float) -> bool:
+        """Wait until at least ``count`` calls are in progress (a test's sync point)."""
+        with self._in_progress_changed:
+            return self._in_progress_changed.wait_for(
+                lambda: self._counters.in_progress >= count, timeout
+            )
+
+    def _public_settings(self) -> dict[str, Any]:
+        settings = asdict(self._settings)
+        del settings["api_key"]  # stats get logged and printed; the key stays out of them
+        fault = self._fault
+        return settings | {
+            "fault": fault.mode if fault else None,
+            "fault_count": fault.remaining if fault else None,
+        }
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            counters = self._counters
+            return {
+                "calls": counters.calls,
+                "calls_by_endpoint": dict(counters.calls_by_endpoint),
+                "resources_by_endpoint": {
+                    endpoint: list(resources)
+                    for endpoint, resources in counters.resources_by_endpoint.items()
+                },
+                "quota_refusals": counters.quota_refusals,
+                "faults_injected": counters.faults_injected,
+                "statuses": dict(counters.statuses),
+                "in_progress": counters.in_progress,
+                "quota": self._quota.usage(),
+                "settings": self._public_settings(),
+            }

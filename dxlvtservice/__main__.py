@@ -1,0 +1,98 @@
+"""``dxlvtservice CONFIG_DIR``: run the service; ``--check-config`` only validates."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.config
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from dxlclient.client_config import DxlClientConfig
+
+from . import __version__
+from .app import VirusTotalService
+from .config import ConfigError, load
+from .redaction import protect_logs
+
+logger = logging.getLogger("dxlvtservice")
+
+
+def check_config(config_dir: Path) -> int:
+    """Validate both configuration files without connecting anywhere."""
+    try:
+        settings = load(config_dir)
+        DxlClientConfig.create_dxl_config_from_file(str(config_dir / "dxlclient.config"))
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # dxlclient's own parser: any failure is a config problem
+        print(f"configuration error: dxlclient.config: {error}", file=sys.stderr)
+        return 1
+    for warning in settings.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print("configuration OK")
+    return 0
+
+
+def setup_logging(config_dir: Path) -> None:
+    logging_config = config_dir / "logging.config"
+    if logging_config.is_file():
+        logging.config.fileConfig(logging_config, disable_existing_loggers=False)
+    else:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+
+
+def run(config_dir: Path) -> int:
+    """Run until SIGTERM/SIGINT, then shut down gracefully and return 0."""
+    setup_logging(config_dir)
+    try:
+        settings = load(config_dir)
+    except ConfigError as error:
+        logger.error("Configuration error: %s", error)
+        return 1
+    protect_logs(settings.api_key)
+    stop = threading.Event()
+    running = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        logger.info("Signal %d received, stopping", signum)
+        if not stop.is_set() and not running.is_set():
+            raise SystemExit(0)  # still connecting: nothing to drain
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    service = VirusTotalService(config_dir)
+    try:
+        service.run()
+    except ConfigError as error:
+        logger.error("Configuration error: %s", error)
+        return 1
+    running.set()
+    logger.info("dxlvtservice %s running as %s", __version__, settings.instance_name)
+    stop.wait()
+    service.shutdown()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="dxlvtservice", description="VirusTotal service for a DXL fabric."
+    )
+    parser.add_argument("config_dir", type=Path, help="folder with dxlclient.config and "
+                        "dxlvtservice.config")  # fmt: skip
+    parser.add_argument("--check-config", action="store_true", help="validate and exit")
+    parser.add_argument("--version", action="version", version=f"dxlvtservice {__version__}")
+    args = parser.parse_args(argv)
+    if args.check_config:
+        return check_config(args.config_dir)
+    return run(args.config_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

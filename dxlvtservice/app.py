@@ -1,0 +1,235 @@
+"""The DXL edge: a dxlbootstrap ``Application`` that wires the parts and answers requests.
+
+Request callbacks run on dxlclient's incoming-message threads and never block:
+they validate, then either answer at once (cache hit, bad request) or attach
+the answer to a ``Future`` that the scheduler completes. Every request gets
+exactly one response through :meth:`VirusTotalService._reply`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from dxlbootstrap.app import Application
+from dxlclient.callbacks import RequestCallback
+from dxlclient.message import ErrorResponse, Event, Request, Response
+from dxlclient.service import ServiceRegistrationInfo
+
+from . import SERVICE_TYPE, VERDICT_EVENT_TOPIC, __version__
+from .cache import ReportCache
+from .classify import Classifier
+from .compat import CompatibleTopics, Policy
+from .config import CONFIG_FILE_NAME, Settings, load
+from .errors import UNAVAILABLE, ServiceError, bad_request
+from .health import RequestCounters, UpstreamStatus
+from .lookups import Lookups
+from .quota import Limits, SharedQuota
+from .scheduler import Scheduler
+from .upstream import VirusTotalClient
+
+logger = logging.getLogger(__name__)
+Handler = Callable[[Any], Future]
+
+
+def _completed(value: Any) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
+class _TopicCallback(RequestCallback):
+    """Routes one topic's requests into the service."""
+
+    def __init__(self, service: VirusTotalService, topic: str, handler: Handler, *, raw: bool):
+        super().__init__()
+        self._service = service
+        self._topic = topic
+        self._handler = handler
+        self._raw = raw
+
+    def on_request(self, request: Request) -> None:
+        self._service.dispatch(request, self._topic, self._handler, raw=self._raw)
+
+
+class VirusTotalService(Application):
+    """VirusTotal for the fabric: compatible topics, classify, analyze and health."""
+
+    def __init__(self, config_dir: str | Path) -> None:
+        super().__init__(str(config_dir), CONFIG_FILE_NAME)
+        self.settings: Settings | None = None
+        self._started = time.monotonic()
+        self._closing = False
+        self._in_flight = 0
+        self._idle = threading.Condition()
+        self.counters = RequestCounters()
+
+    # -- dxlbootstrap hooks -------------------------------------------------
+
+    def on_load_configuration(self, config: Any) -> None:
+        """Validate our own file in full (dxlbootstrap has read the pool sections)."""
+        settings = load(Path(self._config_dir))
+        for warning in settings.warnings:
+            logger.warning("Configuration: %s", warning)
+        self.settings = settings
+        self._build(settings)
+
+    def _build(self, settings: Settings) -> None:
+        limits = (
+            Limits(settings.rate_limit_ms / 1000, settings.requests_per_minute,
+                   settings.requests_per_day)
+            if settings.rate_limit_requests else Limits()
+        )  # fmt: skip
+        self.upstream_status = UpstreamStatus(settings.api_version)
+        self.client = VirusTotalClient(
+            settings.base_url, settings.api_key, settings.request_timeout
+        )
+        self.quota = SharedQuota(settings.cache_directory / "quota", limits)
+        self.cache = ReportCache(
+            settings.cache_directory,
+            max_entries=settings.cache_max_entries,
+            ttl=settings.cache_ttl,
+            negative_ttl=settings.negative_cache_ttl,
+            enabled=settings.cache_enabled,
+        )
+        self.scheduler = Scheduler(
+            self.upstream_status.watch(self.client.execute),
+            self.quota,
+            batch_size=settings.batch_size,
+            max_wait=settings.max_queue_wait,
+        )
+        self.lookups = Lookups(self.cache, self.scheduler)
+        policy = Policy(
+            settings.allow_submissions,
+            settings.internal_domains,
+            settings.max_indicators,
+            settings.batch_size,
+        )
+        self.compat = CompatibleTopics(self.lookups, self.scheduler, policy)
+        self.classifier = Classifier(self.lookups, settings, self.publish_verdict)
+        self.scheduler.start()
+
+    def on_register_services(self) -> None:
+        service = ServiceRegistrationInfo(self._dxl_client, SERVICE_TYPE)
+        assert self.settings is not None
+        service.metadata = {"version": __version__, "instance": self.settings.instance_name}
+        topics: dict[str, tuple[Handler, bool]] = {
+            suffix: (handler, False) for suffix, handler in self.compat.handlers().items()
+        }
+        topics["/classify"] = (self.classifier.classify, False)
+        topics["/analyze"] = (self.classifier.analyze, False)
+        topics["/health"] = (lambda _: _completed(self.health()), True)
+        for suffix, (handler, raw) in topics.items():
+            topic = SERVICE_TYPE + suffix
+            self.add_request_callback(
+                service, topic, _TopicCallback(self, topic, handler, raw=raw), False
+            )
+        self.register_service(service)
+        logger.info("Registered %s with %d topics", SERVICE_TYPE, len(topics))
+
+    # -- requests -----------------------------------------------------------
+
+    def _decode(self, request: Request) -> dict:
+        assert self.settings is not None
+        payload = request.payload or b""
+        if len(payload) > self.settings.max_payload_bytes:
+            raise bad_request(
+                f"the payload of {len(payload)} bytes is over the limit of "
+                f"{self.settings.max_payload_bytes}"
+            )
+        try:
+            document = json.loads(payload.decode("utf-8").rstrip("\0"))
+        except (UnicodeDecodeError, ValueError):
+            raise bad_request("the payload is not JSON") from None
+        if not isinstance(document, dict):
+            raise bad_request("the payload must be a JSON object")
+        return document
+
+    def dispatch(self, request: Request, topic: str, handler: Handler, *, raw: bool) -> None:
+        """Answer ``request`` exactly once, now or when its future completes."""
+        with self._idle:
+            if self._closing:
+                closing = ServiceError(UNAVAILABLE, "the service is shutting down")
+                self._send_error(request, topic, closing)
+                return
+            self._in_flight += 1
+        try:
+            future = handler(request.payload if raw else self._decode(request))
+        except Exception as error:  # validation failed, or a bug: still one answer
+            future = Future()
+            future.set_exception(error)
+        future.add_done_callback(lambda done: self._reply(request, topic, done))
+
+    def _reply(self, request: Request, topic: str, done: Future) -> None:
+        try:
+            error = done.exception()
+            if error is None:
+                response = Response(request)
+                response.payload = json.dumps(done.result()).encode("utf-8")
+                self._dxl_client.send_response(response)
+                self.counters.count(topic, None)
+            else:
+                if not isinstance(error, ServiceError):
+                    logger.error("Request on %s failed", topic, exc_info=error)
+                    error = ServiceError(UNAVAILABLE, "the service failed to process the request")
+                self._send_error(request, topic, error)
+        except Exception:
+            logger.exception("Could not send the answer to a request on %s", topic)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def _send_error(self, request: Request, topic: str, error: ServiceError) -> None:
+        self.counters.count(topic, error.code)
+        self._dxl_client.send_response(
+            ErrorResponse(request, error_code=error.code, error_message=error.message)
+        )
+
+    def publish_verdict(self, result: dict) -> None:
+        """Send a classified result as a verdict event."""
+        event = Event(VERDICT_EVENT_TOPIC)
+        event.payload = json.dumps(result).encode("utf-8")
+        try:
+            self._dxl_client.send_event(event)
+        except Exception:
+            logger.exception("Could not publish a verdict event")
+
+    def health(self) -> dict:
+        assert self.settings is not None
+        return {
+            "version": __version__,
+            "instance": self.settings.instance_name,
+            "uptime": round(time.monotonic() - self._started, 1),
+            "upstream": self.upstream_status.to_dict(),
+            "quota": self.quota.usage(),
+            "cache": self.cache.stats(),
+            "queue": self.scheduler.stats(),
+            "requests": self.counters.to_dict(),
+        }
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Stop taking requests, let those in flight finish, unregister, close."""
+        assert self.settings is not None
+        grace = self.settings.shutdown_grace
+        deadline = time.monotonic() + grace
+        with self._idle:
+            self._closing = True
+            while self._in_flight and time.monotonic() < deadline:
+                self._idle.wait(deadline - time.monotonic())
+        self.scheduler.stop(timeout=max(0.5, deadline - time.monotonic()))
+        with self._idle:
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout=2)
+        self.destroy()
+        self.cache.close()
+        self.quota.close()
+        self.client.close()
+        logger.info("Stopped")

@@ -1,0 +1,217 @@
+"""Persistent report cache: diskcache with JSON serialisation, never pickle.
+
+Only successful reports and not-found answers are stored, under keys built
+from the normalised indicator (:func:`report_keys`). Entries outlive their
+freshness (``STALE_RETENTION``) so that a request which cannot reach
+VirusTotal in time can still be answered with a stale report. Any storage
+failure turns the cache off for this process (``status`` says why) instead of
+failing requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import diskcache
+
+STALE_RETENTION = 7 * 86400.0
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CachedReport:
+    """A stored report, when it was fetched, and whether it is a not-found answer."""
+
+    report: Any
+    fetched: float
+    negative: bool
+
+    def age(self, now: float) -> float:
+        return max(0.0, now - self.fetched)
+
+
+def lookup_key(api: int, type_: str, value: str, variant: str = "") -> str:
+    """The cache key of one lookup: API version, indicator type, normalised value."""
+    key = f"v{api}:{type_}:{value}"
+    return f"{key}:{variant}" if variant else key
+
+
+def report_keys(api: int, type_: str, value: str, report: Any, variant: str = "") -> list[str]:
+    """Every key a report is filed under: a file report under md5, sha1 and sha256."""
+    keys = [lookup_key(api, type_, value, variant)]
+    if type_ == "file" and isinstance(report, dict):
+        fields = report.get("data", {}).get("attributes", {}) if api == 3 else report
+        if isinstance(fields, dict):
+            for name in ("md5", "sha1", "sha256"):
+                digest = fields.get(name)
+                if isinstance(digest, str) and digest:
+                    keys.append(lookup_key(api, type_, digest.lower(), variant))
+    return list(dict.fromkeys(keys))
+
+
+def is_found(report: Any) -> bool | None:
+    """True for a found report, False for a not-found answer, None for anything else.
+
+    Only the first two may be cached: errors and "still queued" never are.
+    """
+    if not isinstance(report, dict):
+        return None
+    if "response_code" in report:  # v2
+        code = report["response_code"]
+        if code == 0:
+            return False
+        # A "scan queued" answer also says 1, but carries a scan id and no results.
+        queued = "scan_id" in report and "positives" not in report
+        return True if code == 1 and not queued else None
+    if isinstance(report.get("data"), dict):  # v3 object
+        return True
+    error = report.get("error")
+    if isinstance(error, dict) and error.get("code") == "NotFoundError":
+        return False
+    return None
+
+
+class ReportCache:
+    """Reports by key, with positive and negative freshness limits."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        max_entries: int,
+        ttl: float,
+        negative_ttl: float,
+        enabled: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.max_entries = max_entries
+        self.ttl = ttl
+        self.negative_ttl = negative_ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+        self.status = "disabled"
+        self.last_error: str | None = None
+        self._store: diskcache.Cache | None = None
+        if enabled:
+            self._open(directory)
+
+    def _open(self, directory: Path) -> None:
+        try:
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(directory, 0o700)
+            self._store = diskcache.Cache(
+                str(directory / "reports"), disk=diskcache.JSONDisk, timeout=5
+            )
+            len(self._store)  # touch the database now: corruption shows here, not later
+            self.status = "ok"
+        except Exception as error:
+            self._fail(error)
+
+    def _fail(self, error: BaseException) -> None:
+        """Degrade to no cache: requests still work, health shows why."""
+        self.status = "degraded"
+        self.last_error = f"{type(error).__name__}: {error}"
+        logger.warning("Report cache disabled: %s", self.last_error)
+        store, self._store = self._store, None
+        if store is not None:
+            try:
+                store.close()
+            except Exception:
+                logger.debug("closing the failed cache failed too", exc_info=True)
+
+    def freshness_limit(self, entry: CachedReport, max_age: float | None = None) -> float:
+        limit = self.negative_ttl if entry.negative else self.ttl
+        return limit if max_age is None else min(limit, max_age)
+
+    def is_fresh(self, entry: CachedReport, max_age: float | None = None) -> bool:
+        return entry.age(self._clock()) < self.freshness_limit(entry, max_age)
+
+    def get(self, key: str) -> CachedReport | None:
+        """The stored entry, fresh or stale; None when absent or the cache is off."""
+        store = self._store
+        if store is None:
+            return None
+        try:
+            value = store.get(key)
+        except Exception as error:
+            self._fail(error)
+            return None
+        if not isinstance(value, dict):
+            return None
+        return CachedReport(value["report"], value["fetched"], value["negative"])
+
+    def get_fresh(self, key: str, max_age: float | None = None) -> CachedReport | None:
+        """A fresh entry counts as a hit; anything else as a miss."""
+        entry = self.get(key)
+        fresh = entry is not None and self.is_fresh(entry, max_age)
+        with self._lock:
+            if fresh:
+                self.hits += 1
+            else:
+                self.misses += 1
+        return entry if fresh else None
+
+    def put(self, keys: Iterable[str], report: Any) -> None:
+        """File ``report`` under ``keys`` if it is a found or not-found answer."""
+        store = self._store
+        found = is_found(report)
+        if store is None or found is None:
+            return
+        ttl = self.ttl if found else self.negative_ttl
+        if ttl <= 0:
+            return
+        value = {"report": report, "fetched": self._clock(), "negative": not found}
+        try:
+            for key in keys:
+                store.set(key, value, expire=ttl + STALE_RETENTION)
+            if len(store) > self.max_entries:
+                self._evict(store)
+        except Exception as error:
+            self._fail(error)
+
+    def _evict(self, store: diskcache.Cache) -> None:
+        """Bring the entry count back under 90% of the maximum, oldest first."""
+        store.expire()
+        excess = len(store) - int(self.max_entries * 0.9)
+        if excess <= 0:
+            return
+        ages = []
+        for key in store.iterkeys():
+            value = store.get(key)
+            ages.append((value["fetched"] if isinstance(value, dict) else 0.0, key))
+        for _, key in sorted(ages)[:excess]:
+            store.delete(key)
+
+    def entries(self) -> int:
+        store = self._store
+        if store is None:
+            return 0
+        try:
+            return len(store)
+        except Exception as error:
+            self._fail(error)
+            return 0
+
+    def stats(self) -> dict:
+        return {
+            "status": self.status,
+            "entries": self.entries(),
+            "max_entries": self.max_entries,
+            "hits": self.hits,
+            "misses": self.misses,
+            "last_error": self.last_error,
+        }
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None

@@ -1,0 +1,155 @@
+"""``classify`` and ``analyze``: indicators in, verdicts out (SPEC section 3).
+
+Discovery and the verdict rules are pure (:mod:`discovery`, :mod:`verdicts`);
+this module turns lookups into result objects, and publishes the verdicts the
+configuration asks for as events. Upstream trouble never fails a ``classify``
+request: it shows in the affected results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from .config import Settings
+from .discovery import find_indicators
+from .errors import FORBIDDEN, TOO_MANY_REQUESTS, ServiceError, bad_request
+from .indicators import Indicator, IndicatorType, is_internal
+from .lookups import Lookups, Outcome, gather
+from .verdicts import Assessment, Rules, assess, overall_verdict, summary
+
+GUI = "https://www.virustotal.com/gui"
+_GUI_KINDS = {"file": "file", "url": "url", "domain": "domain", "ip": "ip-address"}
+
+
+def permalink(indicator: Indicator) -> str:
+    """The VirusTotal web page of an indicator."""
+    value = indicator.value
+    if indicator.type is IndicatorType.URL:
+        value = hashlib.sha256(value.encode("utf-8")).hexdigest()
+    return f"{GUI}/{_GUI_KINDS[indicator.type.value]}/{value}"
+
+
+def missing(type_: str, rules: Rules, reason: str) -> Assessment:
+    """SPEC 4 rule 1, with the caller's reason."""
+    return dataclasses.replace(assess(type_, None, rules), reason=reason)
+
+
+def build_result(
+    indicator: Indicator | None,
+    type_: str,
+    assessment: Assessment,
+    *,
+    outcome: Outcome | None = None,
+    error: ServiceError | None = None,
+    include_report: bool = False,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """One entry of ``results``: the assessment plus where the report came from."""
+    result: dict[str, Any] = {
+        "indicator": indicator.value if indicator else None,
+        "type": type_,
+        **dataclasses.asdict(assessment),
+        "cached": bool(outcome and outcome.cached),
+        "age": outcome.age(time.time() if now is None else now) if outcome else None,
+        "stale": bool(outcome and outcome.stale),
+        "permalink": permalink(indicator) if indicator else None,
+        "error": error.to_dict() if error else None,
+    }
+    if include_report:
+        result["report"] = outcome.report if outcome else None
+    return result
+
+
+def _max_age(payload: dict) -> float | None:
+    value = payload.get("max_age")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise bad_request("max_age must be a number of seconds >= 0")
+    return float(value)
+
+
+class Classifier:
+    """Handlers for ``/classify`` and ``/analyze``."""
+
+    def __init__(
+        self, lookups: Lookups, settings: Settings, publish: Callable[[dict], None]
+    ) -> None:
+        self._lookups = lookups
+        self._settings = settings
+        self._publish = publish
+
+    def classify(self, payload: dict) -> Future:
+        rules = self._settings.rules.merged(payload.get("rules"))
+        max_age = _max_age(payload)
+        include_report = payload.get("include_report") is True
+        indicators = find_indicators(payload, max_indicators=self._settings.max_indicators)
+        futures = [self._one(ind, rules, max_age, include_report) for ind in indicators]
+        answer: Future = Future()
+
+        def assemble(done: Future) -> None:
+            results = [f.result() for f in done.result()]
+            for result in results:
+                if result["verdict"] in self._settings.publish_verdicts:
+                    self._publish(result)
+            verdicts = [r["verdict"] for r in results]
+            answer.set_result(
+                {
+                    "verdict": overall_verdict(verdicts),
+                    "results": results,
+                    "summary": summary(verdicts),
+                }
+            )
+
+        gather(futures).add_done_callback(assemble)
+        return answer
+
+    def _one(
+        self, indicator: Indicator, rules: Rules, max_age: float | None, include_report: bool
+    ) -> Future:
+        """A future result for one indicator."""
+        type_ = indicator.type.value
+        if is_internal(indicator, self._settings.internal_domains):
+            future: Future = Future()
+            error = ServiceError(FORBIDDEN, "internal indicators are never sent to VirusTotal")
+            assessment = missing(type_, rules, "not submitted: internal")
+            future.set_result(
+                build_result(indicator, type_, assessment, error=error,
+                             include_report=include_report)
+            )  # fmt: skip
+            return future
+        lookup = self._lookups.report(self._settings.api_version, indicator, max_age=max_age)
+        result: Future = Future()
+
+        def settle(done: Future) -> None:
+            outcome: Outcome = done.result()
+            error = outcome.error
+            if error is None:
+                assessment = assess(type_, outcome.report, rules)
+            elif error.code == TOO_MANY_REQUESTS:
+                assessment = missing(type_, rules, f"no report: {error.message}")
+            else:
+                assessment = assess(type_, {"error": error.to_dict()}, rules)
+            result.set_result(
+                build_result(indicator, type_, assessment, outcome=outcome, error=error,
+                             include_report=include_report)
+            )  # fmt: skip
+
+        lookup.add_done_callback(settle)
+        return result
+
+    def analyze(self, payload: dict) -> Future:
+        type_ = payload.get("type")
+        if type_ not in _GUI_KINDS:
+            raise bad_request("type must be one of file, url, domain, ip")
+        rules = self._settings.rules.merged(payload.get("rules"))
+        report = payload.get("report")
+        assessment = assess(type_, report, rules)
+        future: Future = Future()
+        future.set_result(build_result(None, type_, assessment))
+        return future

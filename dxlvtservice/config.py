@@ -1,0 +1,265 @@
+"""``dxlvtservice.config``: parsed and validated in full before anything connects.
+
+Every key of SPEC section 6 is read here, so that a wrong value is a start-up
+error naming its section and key rather than a surprise hours later.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .errors import ServiceError
+from .indicators import IndicatorType, normalize
+from .verdicts import Rules
+
+CONFIG_FILE_NAME = "dxlvtservice.config"
+VERDICTS = ("malicious", "trusted", "no_match", "report_missing", "report_error")
+_TRUE = {"yes", "true", "on", "1"}
+_FALSE = {"no", "false", "off", "0"}
+# Sections owned by dxlbootstrap's Application; validated here, applied by it.
+_POOL_SECTIONS = ("IncomingMessagePool", "MessageCallbackPool")
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, phrased for the operator."""
+
+
+def default_cache_directory() -> Path:
+    """The per-user cache folder (XDG on Linux)."""
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+    return Path(root) / "dxlvtservice"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service needs from its configuration directory."""
+
+    api_key: str = field(repr=False)
+    instance_name: str = field(default_factory=socket.gethostname)
+    base_url: str = "https://www.virustotal.com"
+    api_version: int = 3
+    request_timeout: float = 30.0
+    allow_submissions: bool = True
+    rate_limit_requests: bool = True
+    rate_limit_ms: int = 15000
+    requests_per_minute: int | None = 4
+    requests_per_day: int | None = 500
+    batch_size: int = 4
+    max_queue_wait: float = 60.0
+    cache_enabled: bool = True
+    cache_max_entries: int = 500
+    cache_ttl: float = 3600.0
+    negative_cache_ttl: float = 600.0
+    cache_directory: Path = field(default_factory=default_cache_directory)
+    rules: Rules = field(default_factory=lambda: Rules(5, 1, None, None))
+    internal_domains: tuple[str, ...] = ()
+    publish_verdicts: frozenset[str] = frozenset({"malicious"})
+    max_payload_bytes: int = 1048576
+    max_indicators: int = 100
+    shutdown_grace: float = 10.0
+    warnings: tuple[str, ...] = ()
+
+
+class _Reader:
+    """Typed access to one ConfigParser that names section and key in every error."""
+
+    def __init__(self, parser: configparser.ConfigParser) -> None:
+        self._parser = parser
+
+    def raw(self, section: str, key: str) -> str | None:
+        if not self._parser.has_option(section, key):
+            return None
+        value = self._parser.get(section, key, raw=True).strip()
+        return value or None
+
+    def fail(self, section: str, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"[{section}] {key}: {problem}")
+
+    def text(self, section: str, key: str, default: str) -> str:
+        return self.raw(section, key) or default
+
+    def flag(self, section: str, key: str, default: bool) -> bool:
+        value = self.raw(section, key)
+        if value is None:
+            return default
+        if value.lower() in _TRUE:
+            return True
+        if value.lower() in _FALSE:
+            return False
+        raise self.fail(section, key, f"expected yes or no, got {value!r}")
+
+    def number(
+        self,
+        section: str,
+        key: str,
+        default: int | None,
+        *,
+        minimum: int = 0,
+        maximum: int | None = None,
+        off_words: tuple[str, ...] = (),
+    ) -> int | None:
+        """An integer in range; one of ``off_words`` (e.g. ``off``) gives ``None``."""
+        value = self.raw(section, key)
+        if value is None:
+            return default
+        if value.lower() in off_words:
+            return None
+        try:
+            number = int(value)
+        except ValueError:
+            expected = "a whole number" + (f" or {' / '.join(off_words)}" if off_words else "")
+            raise self.fail(section, key, f"expected {expected}, got {value!r}") from None
+        if number < minimum or (maximum is not None and number > maximum):
+            bound = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
+            raise self.fail(section, key, f"must be {bound}, got {number}")
+        return number
+
+    def items(self, section: str, key: str) -> tuple[str, ...]:
+        value = self.raw(section, key) or ""
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def _api_key(reader: _Reader, config_dir: Path, environ: dict[str, str]) -> str:
+    """``apiKey``, else ``VT_API_KEY``, else the file named by ``apiKeyFile``."""
+    key = reader.raw("General", "apiKey") or environ.get("VT_API_KEY", "").strip()
+    key_file = reader.raw("General", "apiKeyFile")
+    if not key and key_file:
+        path = Path(key_file)
+        path = path if path.is_absolute() else config_dir / path
+        try:
+            key = path.read_text(encoding="utf-8").strip()
+        except OSError as error:
+            problem = f"cannot read {path}: {error.strerror}"
+            raise reader.fail("General", "apiKeyFile", problem) from None
+    if not key:
+        raise reader.fail(
+            "General", "apiKey", "no VirusTotal API key (set apiKey, VT_API_KEY or apiKeyFile)"
+        )
+    if any(ch.isspace() for ch in key):
+        raise reader.fail("General", "apiKey", "the API key contains white space")
+    return key
+
+
+def _base_url(reader: _Reader) -> str:
+    url = reader.text("VirusTotal", "baseUrl", Settings.base_url).rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise reader.fail("VirusTotal", "baseUrl", f"expected an http(s) URL, got {url!r}")
+    return url
+
+
+def _rules(reader: _Reader) -> Rules:
+    section = "Classification"
+    malicious = reader.number(section, "maliciousPositives", 5, minimum=1)
+    trusted = reader.number(section, "trustedPositives", 1, minimum=1, off_words=("never",))
+    domain = reader.number(section, "domainDetectionsThreshold", None, off_words=("off",))
+    ip = reader.number(section, "ipDetectionsThreshold", None, off_words=("off",))
+    assert malicious is not None
+    return Rules(malicious, trusted, domain, ip)
+
+
+def _publish_verdicts(reader: _Reader) -> frozenset[str]:
+    if reader.raw("Classification", "publishVerdicts") is None:
+        return Settings.publish_verdicts
+    chosen = reader.items("Classification", "publishVerdicts")
+    unknown = [name for name in chosen if name not in VERDICTS]
+    if unknown:
+        raise reader.fail(
+            "Classification",
+            "publishVerdicts",
+            f"unknown verdict {unknown[0]!r} (choose from {', '.join(VERDICTS)})",
+        )
+    return frozenset(chosen)
+
+
+def _internal_domains(reader: _Reader) -> tuple[str, ...]:
+    domains = []
+    for suffix in reader.items("Classification", "internalDomains"):
+        name = suffix.strip(".").lower()
+        try:
+            domains.append(normalize(IndicatorType.DOMAIN, name))
+        except ServiceError:
+            if not _LABEL.fullmatch(name):  # a bare suffix such as "lan" is fine too
+                raise reader.fail(
+                    "Classification", "internalDomains", f"{suffix!r} is not a domain suffix"
+                ) from None
+            domains.append(name)
+    return tuple(domains)
+
+
+def _check_pools(reader: _Reader) -> None:
+    for section in _POOL_SECTIONS:
+        reader.number(section, "queueSize", None, minimum=1)
+        reader.number(section, "threadCount", None, minimum=1, maximum=1000)
+
+
+def parse(
+    parser: configparser.ConfigParser,
+    config_dir: Path,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Validate every key and return the settings, or raise ``ConfigError``."""
+    reader = _Reader(parser)
+    environ = dict(os.environ) if environ is None else environ
+    number = reader.number
+    _check_pools(reader)
+    rules = _rules(reader)
+    warnings = []
+    if rules.trusted_positives is not None and rules.trusted_positives > rules.malicious_positives:
+        warnings.append(
+            "[Classification] trustedPositives is above maliciousPositives: "
+            "results between them are classified malicious, never trusted"
+        )
+    per_minute = number("RateLimit", "requestsPerMinute", 4, minimum=1, off_words=("unlimited",))
+    per_day = number("RateLimit", "requestsPerDay", 500, minimum=1, off_words=("unlimited",))
+    api_version = number("VirusTotal", "apiVersion", 3, minimum=2, maximum=3)
+    cache_dir = reader.raw("Cache", "cacheDirectory")
+    return Settings(
+        api_key=_api_key(reader, config_dir, environ),
+        instance_name=reader.text("General", "instanceName", socket.gethostname()),
+        base_url=_base_url(reader),
+        api_version=api_version,
+        request_timeout=number("VirusTotal", "requestTimeoutSec", 30, minimum=1, maximum=600),
+        allow_submissions=reader.flag("VirusTotal", "allowSubmissions", True),
+        rate_limit_requests=reader.flag("RateLimit", "rateLimitRequests", True),
+        rate_limit_ms=number("RateLimit", "rateLimitMs", 15000, maximum=86_400_000),
+        requests_per_minute=per_minute,
+        requests_per_day=per_day,
+        batch_size=number("RateLimit", "batchSize", 4, minimum=1, maximum=25),
+        max_queue_wait=number("RateLimit", "maxQueueWaitSec", 60, minimum=1, maximum=3600),
+        cache_enabled=reader.flag("Cache", "cacheApiResponses", True),
+        cache_max_entries=number("Cache", "responseCacheMaxSize", 500, minimum=1),
+        cache_ttl=number("Cache", "responseCacheTimeoutSec", 3600, minimum=1),
+        negative_cache_ttl=number("Cache", "negativeCacheTimeoutSec", 600),
+        cache_directory=(
+            Path(os.path.expanduser(cache_dir)) if cache_dir else default_cache_directory()
+        ),
+        rules=rules,
+        internal_domains=_internal_domains(reader),
+        publish_verdicts=_publish_verdicts(reader),
+        max_payload_bytes=number("Limits", "maxPayloadBytes", 1048576, minimum=64),
+        max_indicators=number("Limits", "maxIndicatorsPerRequest", 100, minimum=1),
+        shutdown_grace=number("Limits", "shutdownGraceSec", 10, maximum=3600),
+        warnings=tuple(warnings),
+    )
+
+
+def load(config_dir: Path, environ: dict[str, str] | None = None) -> Settings:
+    """Read ``CONFIG_DIR/dxlvtservice.config`` and validate it."""
+    path = Path(config_dir) / CONFIG_FILE_NAME
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror}") from None
+    except configparser.Error as error:
+        raise ConfigError(f"{path} is not a valid configuration file: {error}") from None
+    return parse(parser, Path(config_dir), environ)

@@ -1,0 +1,235 @@
+"""Indicators of compromise: their types, canonical forms and whether they are internal.
+
+Everything here is pure and cheap: the compatible topics validate every
+resource with :func:`normalize` before anything is queued, and discovery
+calls it for every candidate it finds.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+from urllib.parse import urlsplit
+
+import idna
+
+from .errors import ServiceError, bad_request
+
+MAX_URL_LENGTH = 8192
+"""Longer URLs are refused: far beyond what browsers and mail clients carry."""
+
+HashKind = Literal["md5", "sha1", "sha256"]
+_HASH_KINDS: dict[int, HashKind] = {32: "md5", 40: "sha1", 64: "sha256"}
+_HEX = re.compile(r"[0-9a-fA-F]+")
+
+# Labels may hold "_" (seen in real host names); the top-level label is
+# alphabetic or punycode, which also keeps dotted numbers out.
+_DOMAIN = re.compile(r"(?:(?!-)[a-z0-9_-]{1,63}(?<!-)\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59}(?<!-))")
+_MAX_DOMAIN_LENGTH = 253
+_URL_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f]")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+# Names that never resolve on the public Internet: RFC 6761 (localhost),
+# RFC 6762 (local, mDNS), RFC 8375 (home.arpa) and ICANN's private-use "internal".
+SPECIAL_USE_DOMAINS = ("localhost", "local", "home.arpa", "internal")
+
+
+class IndicatorType(StrEnum):
+    """What VirusTotal can report on."""
+
+    FILE = "file"
+    URL = "url"
+    DOMAIN = "domain"
+    IP = "ip"
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """A typed indicator; ``value`` is canonical when built by :meth:`parse`."""
+
+    type: IndicatorType
+    value: str
+
+    @classmethod
+    def parse(cls, type_: IndicatorType | str, raw: str) -> Indicator:
+        """The canonical indicator of ``raw``, or ``bad_request`` if it is not one."""
+        type_ = IndicatorType(type_)
+        return cls(type_, normalize(type_, raw))
+
+
+def _shown(raw: str) -> str:
+    """``raw`` quoted for an error message, shortened: requests may be large."""
+    return repr(raw if len(raw) <= 80 else raw[:77] + "...")
+
+
+def _hash(raw: str) -> str:
+    value = raw.strip()
+    if len(value) not in _HASH_KINDS or not _HEX.fullmatch(value):
+        raise bad_request(f"{_shown(raw)} is not an md5, sha1 or sha256 hash")
+    return value.lower()
+
+
+def _domain(raw: str) -> str:
+    value = raw.strip().removesuffix(".")
+    if len(value) > _MAX_DOMAIN_LENGTH:
+        raise bad_request(f"a domain name of {len(value)} characters is over the limit of 253")
+    if not value.isascii():
+        try:
+            mapped = idna.uts46_remap(value, std3_rules=False, transitional=False)
+            value = ".".join(
+                label if label.isascii() else idna.alabel(label).decode("ascii")
+                for label in mapped.removesuffix(".").split(".")
+            )
+        except UnicodeError:
+            raise bad_request(f"{_shown(raw)} is not a valid internationalised domain") from None
+    value = value.lower()
+    if value == "localhost" or (len(value) <= _MAX_DOMAIN_LENGTH and _DOMAIN.fullmatch(value)):
+        return value
+    raise bad_request(f"{_shown(raw)} is not a valid domain name with a top-level domain")
+
+
+def _address(raw: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    try:
+        address = ipaddress.ip_address(raw.strip())
+    except ValueError:
+        raise bad_request(f"{_shown(raw)} is not an IPv4 or IPv6 address") from None
+    # ::ffff:a.b.c.d is the IPv4 host itself; VirusTotal reports on that.
+    if address.version == 6 and address.ipv4_mapped:
+        return address.ipv4_mapped
+    return address
+
+
+def _ip(raw: str) -> str:
+    return str(_address(raw))
+
+
+def _url_host(host: str, bracketed: bool) -> str:
+    if bracketed:
+        address = _address(host)
+        return f"[{address}]" if address.version == 6 else str(address)
+    if host.replace(".", "").isdigit():
+        return _ip(host)
+    return _domain(host)
+
+
+def _url(raw: str) -> str:
+    value = raw.strip()
+    if len(value) > MAX_URL_LENGTH:
+        raise bad_request(f"a URL of {len(value)} characters is over the limit of {MAX_URL_LENGTH}")
+    if _URL_FORBIDDEN.search(value):
+        raise bad_request(
+            f"{_shown(raw)} is not a valid URL: it holds a space or control character"
+        )
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as err:
+        raise bad_request(f"{_shown(raw)} is not a valid URL: {err}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise bad_request(f"{_shown(raw)} is not an http or https URL")
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    if not parts.hostname:
+        raise bad_request(f"{_shown(raw)} is not a valid URL: it names no host")
+    host = _url_host(parts.hostname, bracketed=hostport.startswith("["))
+    netloc = f"{userinfo}@{host}" if userinfo else host
+    if port is not None and port != _DEFAULT_PORTS[scheme]:
+        netloc = f"{netloc}:{port}"
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{scheme}://{netloc}{parts.path or '/'}{query}"
+
+
+_NORMALIZERS = {
+    IndicatorType.FILE: _hash,
+    IndicatorType.URL: _url,
+    IndicatorType.DOMAIN: _domain,
+    IndicatorType.IP: _ip,
+}
+
+
+def normalize(type_: IndicatorType | str, raw: str) -> str:
+    """The canonical form of ``raw`` as an indicator of ``type_``.
+
+    Hashes lower-case; domains lower-case, IDN to punycode, no trailing dot;
+    IPs as :mod:`ipaddress` writes them (IPv4-mapped IPv6 as IPv4); URLs with
+    lower-case scheme and host, no default port, ``/`` for an empty path and
+    no fragment (the rest kept as given). Raises ``bad_request`` (400) when
+    ``raw`` is not a valid indicator of that type.
+    """
+    return _NORMALIZERS[IndicatorType(type_)](raw)
+
+
+def hash_kind(value: str) -> HashKind:
+    """Which digest ``value`` is, by its length; ``bad_request`` if it is none."""
+    return _HASH_KINDS[len(_hash(value))]
+
+
+def url_host(url: str) -> str:
+    """The host of a canonical URL as an indicator value (IPv6 without brackets)."""
+    return urlsplit(url).hostname or ""
+
+
+def v3_url_id(url: str) -> str:
+    """The identifier VirusTotal v3 gives a URL: unpadded URL-safe base64."""
+    return base64.urlsafe_b64encode(url.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def _is_internal_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    # is_global is False for private, loopback, link-local, unspecified and
+    # shared (100.64/10) space; multicast, reserved and IPv6 site-local are not
+    # routable to a host on the Internet either.
+    return (
+        not address.is_global
+        or address.is_multicast
+        or address.is_reserved
+        or getattr(address, "is_site_local", False)
+    )
+
+
+def _is_internal_name(name: str, internal_domains: Sequence[str]) -> bool:
+    suffixes = [*SPECIAL_USE_DOMAINS, *(d.strip(".").lower() for d in internal_domains)]
+    return any(name == suffix or name.endswith(f".{suffix}") for suffix in suffixes if suffix)
+
+
+def is_internal(indicator: Indicator, internal_domains: Sequence[str] = ()) -> bool:
+    """Whether ``indicator`` must never be sent to VirusTotal (SPEC section 5).
+
+    True for IPs that are not globally routable, for names equal to or under
+    a special-use domain or one of ``internal_domains``, and for URLs on such
+    a host. File hashes are never internal.
+    """
+    if indicator.type is IndicatorType.FILE:
+        return False
+    host = url_host(indicator.value) if indicator.type is IndicatorType.URL else indicator.value
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return _is_internal_name(host, internal_domains)
+    return _is_internal_address(address)
+
+
+def detect_type(raw: str) -> IndicatorType | None:
+    """The type ``raw`` is a valid indicator of as a whole, or None.
+
+    For values whose key names no type (``resource``, ``ioc``...): a URL needs
+    a scheme, so a bare ``evil.example`` is a domain and ``1.2.3.4`` an IP.
+    """
+    value = raw.strip()
+    if "://" in value:
+        candidates: tuple[IndicatorType, ...] = (IndicatorType.URL,)
+    elif len(value) in _HASH_KINDS and _HEX.fullmatch(value):
+        candidates = (IndicatorType.FILE,)
+    else:
+        candidates = (IndicatorType.IP, IndicatorType.DOMAIN)
+    for type_ in candidates:
+        try:
+            normalize(type_, value)
+        except ServiceError:
+            continue
+        return type_
+    return None

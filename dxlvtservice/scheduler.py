@@ -1,0 +1,322 @@
+"""One queue for every upstream call: coalescing, batching, quota slots, deadlines.
+
+Callers :meth:`Scheduler.submit` a :class:`~dxlvtservice.upstream.Call` and get
+a ``Future`` at once; they never block. A single dispatcher thread takes quota
+slots from :class:`~dxlvtservice.quota.SharedQuota` and hands calls to a small
+worker pool. Identical lookups share one job; queued v2 report lookups with
+the same options are merged into one call of up to ``batch_size`` resources.
+Each waiter has a deadline: as soon as the projected slot for its job lies
+past it, the waiter is failed with 429 and the seconds to wait, rather than
+being left to time out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import BAD_GATEWAY, TOO_MANY_REQUESTS, UNAVAILABLE, ServiceError
+from .quota import SharedQuota
+from .upstream import BATCHABLE, Call, UpstreamError
+
+# How long a batchable call waits for company when the key is rate limited.
+BATCH_LINGER = 0.25
+# Transient upstream failures: attempts in all, and the first back-off.
+MAX_ATTEMPTS = 4
+FIRST_BACKOFF = 1.0
+# The dispatcher looks again at least this often (other processes use the quota too).
+MAX_IDLE = 1.0
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _Waiter:
+    future: Future
+    deadline: float
+
+
+@dataclass
+class _Job:
+    call: Call
+    key: Hashable | None
+    enqueued: float
+    waiters: list[_Waiter] = field(default_factory=list)
+    attempts: int = 0
+    not_before: float = 0.0
+    last_error: ServiceError | None = None
+
+    @property
+    def batchable(self) -> bool:
+        return self.call.endpoint in BATCHABLE and len(self.call.resources) == 1
+
+
+def plan_calls(jobs: Sequence[_Job], batch_size: int) -> list[list[int]]:
+    """Group queued jobs (by index) into the calls the dispatcher will make, in order."""
+    calls: list[list[int]] = []
+    taken = [False] * len(jobs)
+    for i, job in enumerate(jobs):
+        if taken[i]:
+            continue
+        taken[i] = True
+        group = [i]
+        if job.batchable:
+            for j in range(i + 1, len(jobs)):
+                if len(group) >= batch_size:
+                    break
+                other = jobs[j]
+                if not taken[j] and other.batchable and other.call.batch_key == job.call.batch_key:
+                    taken[j] = True
+                    group.append(j)
+        calls.append(group)
+    return calls
+
+
+def backoff(attempt: int) -> float:
+    """Exponential back-off after the ``attempt``-th transient failure."""
+    return FIRST_BACKOFF * 2 ** (attempt - 1)
+
+
+class Scheduler:
+    """Runs upstream calls within the shared quota; see the module docstring."""
+
+    def __init__(
+        self,
+        execute: Callable[[Call], list[Any]],
+        quota: SharedQuota,
+        *,
+        batch_size: int,
+        max_wait: float,
+        workers: int = 4,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._execute = execute
+        self._quota = quota
+        self._batch_size = batch_size
+        self.max_wait = max_wait
+        self._clock = clock
+        self._workers = workers
+        self._free_workers = workers
+        self._linger = BATCH_LINGER if quota.limits.limited else 0.0
+        self._queue: list[_Job] = []
+        self._by_key: dict[Hashable, _Job] = {}
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="upstream")
+        self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
+        self.calls_made = 0
+        self.resources_requested = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, call: Call, *, coalesce: bool = True, deadline: float | None = None) -> Future:
+        """Queue ``call``; the future gets one answer per resource, or a ServiceError."""
+        future: Future = Future()
+        now = self._clock()
+        waiter = _Waiter(future, now + self.max_wait if deadline is None else deadline)
+        with self._cond:
+            if self._stopping:
+                future.set_exception(ServiceError(UNAVAILABLE, "the service is shutting down"))
+                return future
+            key = (call.endpoint, call.options, call.resources) if coalesce else None
+            job = self._by_key.get(key) if key is not None else None
+            if job is None:
+                job = _Job(call, key, now)
+                self._queue.append(job)
+                if key is not None:
+                    self._by_key[key] = job
+            job.waiters.append(waiter)
+            self._cond.notify()
+        return future
+
+    def stats(self) -> dict:
+        with self._cond:
+            return {
+                "waiting": sum(len(job.waiters) for job in self._queue),
+                "queued_calls": len(plan_calls(self._queue, self._batch_size)),
+                "in_flight": self._workers - self._free_workers,
+                "calls_made": self.calls_made,
+                "resources_requested": self.resources_requested,
+            }
+
+    def stop(self, timeout: float) -> None:
+        """Fail what is queued with 503, let calls in flight finish (up to ``timeout``)."""
+        with self._cond:
+            self._stopping = True
+            dropped, self._queue = self._queue, []
+            for job in dropped:
+                self._forget(job)
+            self._cond.notify_all()
+        error = ServiceError(UNAVAILABLE, "the service is shutting down")
+        for job in dropped:
+            _fail_all(job.waiters, error)
+        self._thread.join(timeout)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        deadline = self._clock() + timeout
+        with self._cond:
+            while self._free_workers < self._workers and self._clock() < deadline:
+                self._cond.wait(max(0.0, deadline - self._clock()))
+
+    # -- dispatcher -------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            failures: list[tuple[list[_Waiter], ServiceError]] = []
+            with self._cond:
+                if self._stopping:
+                    return
+                wait = self._step(failures)
+                if wait and not failures:
+                    self._cond.wait(min(wait, MAX_IDLE))
+            for waiters, error in failures:
+                _fail_all(waiters, error)
+
+    def _step(self, failures: list[tuple[list[_Waiter], ServiceError]]) -> float:
+        """One dispatcher decision; returns how long to sleep (0 to go on at once)."""
+        now = self._clock()
+        self._expire(now, failures)
+        ready = [job for job in self._queue if job.not_before <= now]
+        if not ready:
+            pending = [job.not_before - now for job in self._queue]
+            return min(pending, default=MAX_IDLE)
+        if self._free_workers == 0:
+            return MAX_IDLE
+        head = ready[0]
+        group = plan_calls(ready, self._batch_size)[0]
+        if (
+            self._linger
+            and head.batchable
+            and len(group) < self._batch_size
+            and now < head.enqueued + self._linger
+        ):
+            return head.enqueued + self._linger - now
+        delay = self._quota.try_acquire()
+        if delay > 0:
+            return delay
+        jobs = [ready[i] for i in group]
+        for job in jobs:
+            self._queue.remove(job)
+        self._free_workers -= 1
+        call = Call(
+            head.call.endpoint,
+            tuple(r for job in jobs for r in job.call.resources),
+            head.call.options,
+        )
+        self.calls_made += 1
+        self.resources_requested += len(call.resources)
+        self._pool.submit(self._perform, call, jobs)
+        return 0.0
+
+    def _expire(self, now: float, failures: list[tuple[list[_Waiter], ServiceError]]) -> None:
+        """Fail every waiter whose job cannot start before its deadline."""
+        if not self._queue:
+            return
+        calls = plan_calls(self._queue, self._batch_size)
+        slots = self._quota.projection(len(calls))
+        for slot, group in zip(slots, calls, strict=True):
+            for index in group:
+                job = self._queue[index]
+                start = max(slot, job.not_before)
+                late = [w for w in job.waiters if w.deadline < start]
+                if not late:
+                    continue
+                job.waiters = [w for w in job.waiters if w.deadline >= start]
+                if job.last_error is not None and job.not_before >= slot:
+                    failures.append((late, job.last_error))
+                else:
+                    failures.append((late, _quota_error(start - now)))
+        for job in [job for job in self._queue if not job.waiters]:
+            self._queue.remove(job)
+            self._forget(job)
+
+    def _forget(self, job: _Job) -> None:
+        if job.key is not None and self._by_key.get(job.key) is job:
+            del self._by_key[job.key]
+
+    # -- workers ----------------------------------------------------------
+
+    def _perform(self, call: Call, jobs: list[_Job]) -> None:
+        try:
+            answers = self._execute(call)
+        except UpstreamError as error:
+            self._retry_or_fail(jobs, error)
+        except Exception:
+            logger.exception("Upstream call %s failed unexpectedly", call.endpoint)
+            self._finish(jobs, ServiceError(BAD_GATEWAY, "the upstream call failed unexpectedly"))
+        else:
+            offset = 0
+            results = []
+            for job in jobs:
+                size = len(job.call.resources)
+                results.append(answers[offset : offset + size])
+                offset += size
+            self._finish(jobs, None, results)
+        finally:
+            with self._cond:
+                self._free_workers += 1
+                self._cond.notify_all()
+
+    def _retry_or_fail(self, jobs: list[_Job], error: UpstreamError) -> None:
+        if error.retry == "quota":
+            logger.warning(
+                "VirusTotal refused a call for quota; backing off %.0f s", error.retry_after
+            )
+            self._quota.block_for(error.retry_after or 0.0)
+        retry = error.retry == "quota" or (
+            error.retry == "transient" and jobs[0].attempts + 1 < MAX_ATTEMPTS
+        )
+        if not retry:
+            self._finish(jobs, error)
+            return
+        with self._cond:
+            if self._stopping:
+                retry = False
+            else:
+                now = self._clock()
+                for job in jobs:
+                    job.attempts += 1
+                    job.last_error = error
+                    if error.retry == "transient":
+                        job.not_before = now + backoff(job.attempts)
+                self._queue[0:0] = jobs
+                self._cond.notify_all()
+        if not retry:
+            self._finish(jobs, error)
+
+    def _finish(
+        self, jobs: list[_Job], error: ServiceError | None, results: list[list[Any]] | None = None
+    ) -> None:
+        with self._cond:
+            for job in jobs:
+                self._forget(job)
+            waiters = [list(job.waiters) for job in jobs]
+        for index, job_waiters in enumerate(waiters):
+            if error is not None:
+                _fail_all(job_waiters, error)
+                continue
+            assert results is not None
+            for waiter in job_waiters:
+                with contextlib.suppress(InvalidStateError):
+                    waiter.future.set_result(results[index])
+
+
+def _quota_error(wait: float) -> ServiceError:
+    seconds = max(1, round(wait))
+    return ServiceError(
+        TOO_MANY_REQUESTS,
+        f"the VirusTotal quota has no free slot in time; retry in {seconds} seconds",
+        retry_after=seconds,
+    )
+
+
+def _fail_all(waiters: list[_Waiter], error: ServiceError) -> None:
+    for waiter in waiters:
+        with contextlib.suppress(InvalidStateError):
+            waiter.future.set_exception(error)

@@ -1,0 +1,194 @@
+"""The VirusTotal HTTP edge: one ``requests.Session``, v2 and v3, failures as SPEC 7 codes.
+
+An upstream call is described by a :class:`Call` (pure data), so the scheduler
+can queue, coalesce and batch calls without knowing HTTP, and this module can
+execute them without knowing about queues. Error messages are composed here
+and never quote the request URL, which for v2 carries the API key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from . import __version__
+from .errors import BAD_GATEWAY, FORBIDDEN, GATEWAY_TIMEOUT, UNAUTHORIZED, ServiceError
+from .indicators import v3_url_id
+
+# v2 endpoints: name -> (HTTP method, parameter carrying the resources, separator).
+V2_ENDPOINTS: dict[str, tuple[str, str, str]] = {
+    "v2/file/report": ("GET", "resource", ","),
+    "v2/file/rescan": ("POST", "resource", ","),
+    "v2/url/report": ("GET", "resource", "\n"),
+    "v2/url/scan": ("POST", "url", "\n"),
+    "v2/ip-address/report": ("GET", "ip", ""),
+    "v2/domain/report": ("GET", "domain", ""),
+}
+V3_ENDPOINTS = ("v3/files", "v3/urls", "v3/domains", "v3/ip_addresses")
+# Endpoints that accept several resources in one call.
+BATCHABLE = frozenset({"v2/file/report", "v2/url/report"})
+DEFAULT_QUOTA_BACKOFF = 60.0
+
+
+@dataclass(frozen=True)
+class Call:
+    """One upstream request: an endpoint, its resources in order, extra options."""
+
+    endpoint: str
+    resources: tuple[str, ...]
+    options: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def batch_key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """Calls with equal keys may be merged into one."""
+        return self.endpoint, self.options
+
+
+class UpstreamError(ServiceError):
+    """A failed upstream call, with what the scheduler should do about it.
+
+    ``retry`` is ``"quota"`` (VirusTotal refused for quota: wait ``retry_after``),
+    ``"transient"`` (5xx, connection trouble: back off exponentially) or ``None``.
+    """
+
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        retry: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(code, message, retry_after)
+        self.retry = retry
+
+
+def quota_refused(retry_after: float | None) -> UpstreamError:
+    wait = DEFAULT_QUOTA_BACKOFF if retry_after is None else retry_after
+    return UpstreamError(
+        429, "VirusTotal refused the call: API quota exceeded", retry="quota", retry_after=wait
+    )
+
+
+def _retry_after_header(response: requests.Response) -> float | None:
+    try:
+        return max(0.0, float(response.headers["Retry-After"]))
+    except (KeyError, ValueError):
+        return None
+
+
+def _error_code(body: Any) -> str:
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return str(body["error"].get("code", ""))
+    return ""
+
+
+class VirusTotalClient:
+    """Executes :class:`Call` objects against VirusTotal (or the simulator)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        timeout: float,
+        session: requests.Session | None = None,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._timeout = timeout
+        self._session = session or requests.Session()
+        self._session.headers["User-Agent"] = f"dxlvtservice/{__version__}"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def execute(self, call: Call) -> list[Any]:
+        """Run ``call``; return one answer per resource, in order.
+
+        A v3 "not found" is an answer (the error object VirusTotal sent), not
+        an exception: it is a fact about the indicator worth caching.
+        """
+        if call.endpoint in V2_ENDPOINTS:
+            return self._execute_v2(call)
+        if call.endpoint in V3_ENDPOINTS:
+            return [self._execute_v3(call.endpoint, resource) for resource in call.resources]
+        raise ValueError(f"unknown endpoint {call.endpoint}")
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        try:
+            return self._session.request(method, url, timeout=self._timeout, **kwargs)
+        except requests.Timeout:
+            raise UpstreamError(
+                GATEWAY_TIMEOUT, f"VirusTotal did not answer within {self._timeout:g} seconds"
+            ) from None
+        except requests.RequestException as error:
+            raise UpstreamError(
+                BAD_GATEWAY,
+                f"VirusTotal could not be reached ({type(error).__name__})",
+                retry="transient",
+            ) from None
+
+    def _execute_v2(self, call: Call) -> list[Any]:
+        method, parameter, separator = V2_ENDPOINTS[call.endpoint]
+        fields = dict(call.options)
+        fields[parameter] = separator.join(call.resources) if separator else call.resources[0]
+        fields["apikey"] = self._api_key
+        url = f"{self._base_url}/vtapi/{call.endpoint}"
+        carrier = "params" if method == "GET" else "data"
+        response = self._send(method, url, **{carrier: fields})
+        status = response.status_code
+        if status == 204:
+            raise quota_refused(_retry_after_header(response))
+        if status == 403 and call.endpoint == "v2/file/rescan":
+            raise UpstreamError(FORBIDDEN, "VirusTotal refused file/rescan: it needs a private key")
+        if status in (401, 403):
+            raise UpstreamError(UNAUTHORIZED, "VirusTotal rejected the API key")
+        self._raise_for_server_error(status)
+        if status != 200:
+            raise UpstreamError(BAD_GATEWAY, f"VirusTotal answered HTTP {status}")
+        body = self._json(response)
+        answers = body if isinstance(body, list) else [body]
+        if len(answers) != len(call.resources) or not all(isinstance(a, dict) for a in answers):
+            raise UpstreamError(BAD_GATEWAY, "VirusTotal answered with an unexpected document")
+        return answers
+
+    def _execute_v3(self, endpoint: str, resource: str) -> dict:
+        identifier = v3_url_id(resource) if endpoint == "v3/urls" else resource
+        url = f"{self._base_url}/api/{endpoint}/{identifier}"
+        response = self._send("GET", url, headers={"x-apikey": self._api_key})
+        status = response.status_code
+        if status == 429:
+            raise quota_refused(_retry_after_header(response))
+        if status in (401, 403):
+            raise UpstreamError(UNAUTHORIZED, "VirusTotal rejected the API key")
+        self._raise_for_server_error(status)
+        body = self._json(response)
+        if status == 404 and _error_code(body) == "NotFoundError":
+            return body
+        if status != 200 or not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+            detail = _error_code(body) or f"HTTP {status}"
+            raise UpstreamError(BAD_GATEWAY, f"VirusTotal answered an error ({detail})")
+        return body
+
+    @staticmethod
+    def _raise_for_server_error(status: int) -> None:
+        if status >= 500:
+            raise UpstreamError(
+                BAD_GATEWAY, f"VirusTotal answered HTTP {status}", retry="transient"
+            )
+
+    @staticmethod
+    def _json(response: requests.Response) -> Any:
+        try:
+            return response.json()
+        except (ValueError, json.JSONDecodeError):
+            message = "VirusTotal answered with garbage (not JSON)"
+            raise UpstreamError(BAD_GATEWAY, message) from None
+
+
+def split_batches(resources: Sequence[str], size: int) -> list[tuple[str, ...]]:
+    """Cut a resource list into calls of at most ``size`` resources."""
+    return [tuple(resources[i : i + size]) for i in range(0, len(resources), size)]

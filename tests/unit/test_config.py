@@ -1,0 +1,118 @@
+"""Configuration: every key validated, errors naming section and key."""
+
+import configparser
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dxlvtservice.config import ConfigError, load, parse
+
+KEY = "k" * 64
+
+
+def settings_from(text: str, environ=None, config_dir=Path(".")):
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(text)
+    return parse(parser, config_dir, environ or {})
+
+
+def test_defaults():
+    settings = settings_from(f"[General]\napiKey = {KEY}\n")
+    assert settings.api_version == 3
+    assert settings.rate_limit_ms == 15000
+    assert settings.requests_per_minute == 4
+    assert settings.requests_per_day == 500
+    assert settings.batch_size == 4
+    assert settings.rules.malicious_positives == 5
+    assert settings.rules.trusted_positives == 1
+    assert settings.rules.domain_detections is None
+    assert settings.publish_verdicts == {"malicious"}
+    assert KEY not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value"),
+    [
+        ("VirusTotal", "apiVersion", "4"),
+        ("VirusTotal", "baseUrl", "ftp://x"),
+        ("VirusTotal", "allowSubmissions", "maybe"),
+        ("VirusTotal", "requestTimeoutSec", "soon"),
+        ("RateLimit", "rateLimitMs", "-1"),
+        ("RateLimit", "batchSize", "26"),
+        ("RateLimit", "requestsPerMinute", "0"),
+        ("Cache", "responseCacheMaxSize", "0"),
+        ("Classification", "maliciousPositives", "0"),
+        ("Classification", "trustedPositives", "always"),
+        ("Classification", "ipDetectionsThreshold", "high"),
+        ("Classification", "publishVerdicts", "evil"),
+        ("Classification", "internalDomains", "not a domain"),
+        ("Limits", "maxIndicatorsPerRequest", "x"),
+        ("IncomingMessagePool", "threadCount", "0"),
+    ],
+)
+def test_bad_values_name_section_and_key(section, key, value):
+    with pytest.raises(ConfigError) as error:
+        settings_from(f"[General]\napiKey = {KEY}\n[{section}]\n{key} = {value}\n")
+    assert str(error.value).startswith(f"[{section}] {key}:")
+
+
+def test_key_sources(tmp_path):
+    assert settings_from("[General]\n", {"VT_API_KEY": KEY}).api_key == KEY
+    (tmp_path / "vt.key").write_text(KEY + "\n")
+    from_file = settings_from("[General]\napiKeyFile = vt.key\n", config_dir=tmp_path)
+    assert from_file.api_key == KEY
+    with pytest.raises(ConfigError, match=r"\[General\] apiKey"):
+        settings_from("[General]\n")
+
+
+def test_never_and_off_words():
+    settings = settings_from(
+        f"[General]\napiKey = {KEY}\n[Classification]\ntrustedPositives = never\n"
+        "domainDetectionsThreshold = 10\nipDetectionsThreshold = off\n"
+    )
+    assert settings.rules.trusted_positives is None
+    assert settings.rules.domain_detections == 10
+    assert settings.rules.ip_detections is None
+
+
+def test_trusted_above_malicious_warns():
+    settings = settings_from(
+        f"[General]\napiKey = {KEY}\n[Classification]\nmaliciousPositives = 2\n"
+        "trustedPositives = 5\n"
+    )
+    assert "trustedPositives" in settings.warnings[0]
+
+
+def test_unreadable_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load(tmp_path)
+
+
+def check(config_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "dxlvtservice", "--check-config", str(config_dir)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def write_dxlclient_config(directory: Path) -> None:
+    (directory / "dxlclient.config").write_text(
+        "[Certs]\nBrokerCertChain = ca.crt\nCertFile = c.crt\nPrivateKey = c.key\n"
+        "[Brokers]\nb1 = b1;8883;localhost;127.0.0.1\n"
+    )
+
+
+def test_check_config_command(tmp_path):
+    write_dxlclient_config(tmp_path)
+    config = tmp_path / "dxlvtservice.config"
+    config.write_text(f"[General]\napiKey = {KEY}\n[RateLimit]\nbatchSize = 99\n")
+    bad = check(tmp_path)
+    assert bad.returncode != 0
+    assert "[RateLimit] batchSize" in bad.stderr
+    assert KEY not in bad.stdout + bad.stderr
+    config.write_text(f"[General]\napiKey = {KEY}\n")
+    good = check(tmp_path)
+    assert good.returncode == 0, good.stderr
+    assert "configuration OK" in good.stdout

@@ -1,0 +1,129 @@
+"""Scheduler logic with a recording executor and an in-process quota ledger."""
+
+import threading
+
+import pytest
+
+from dxlvtservice.errors import ServiceError
+from dxlvtservice.quota import Limits, SharedQuota
+from dxlvtservice.scheduler import Scheduler, _Job, plan_calls
+from dxlvtservice.upstream import Call, UpstreamError
+
+
+def job(endpoint, resource, options=()):
+    return _Job(Call(endpoint, (resource,), options), None, 0.0)
+
+
+def test_plan_batches_same_endpoint_and_options():
+    jobs = [
+        job("v2/file/report", "a"),
+        job("v2/domain/report", "d"),
+        job("v2/file/report", "b"),
+        job("v2/file/report", "c", (("allinfo", "1"),)),
+        job("v2/file/report", "e"),
+    ]
+    assert plan_calls(jobs, 2) == [[0, 2], [1], [3], [4]]
+
+
+def test_plan_never_batches_single_resource_endpoints():
+    jobs = [job("v2/domain/report", "a"), job("v2/domain/report", "b")]
+    assert plan_calls(jobs, 4) == [[0], [1]]
+
+
+class Recorder:
+    """An upstream stand-in that records calls and answers each resource by name."""
+
+    def __init__(self, failures=()):
+        self.calls = []
+        self.failures = list(failures)
+        self.release = threading.Event()
+        self.release.set()
+
+    def __call__(self, call):
+        self.release.wait(10)
+        self.calls.append(call)
+        if self.failures:
+            raise self.failures.pop(0)
+        return [{"resource": r} for r in call.resources]
+
+
+def make(tmp_path, recorder, limits=None, max_wait=60):
+    quota = SharedQuota(tmp_path, limits or Limits())
+    scheduler = Scheduler(recorder, quota, batch_size=4, max_wait=max_wait)
+    scheduler.start()
+    return scheduler
+
+
+def test_identical_lookups_make_one_call(tmp_path):
+    recorder = Recorder()
+    recorder.release.clear()
+    scheduler = make(tmp_path, recorder)
+    first = scheduler.submit(Call("v2/ip-address/report", ("1.2.3.4",)))
+    second = scheduler.submit(Call("v2/ip-address/report", ("1.2.3.4",)))
+    recorder.release.set()
+    assert first.result(5) == second.result(5) == [{"resource": "1.2.3.4"}]
+    assert len(recorder.calls) == 1
+    scheduler.stop(1)
+
+
+def test_queued_reports_are_batched(tmp_path):
+    recorder = Recorder()
+    # One slot a minute: the first call goes, the rest queue and must be batched.
+    scheduler = make(tmp_path, recorder, Limits(min_gap=0.5))
+    futures = [scheduler.submit(Call("v2/file/report", (f"{i:032x}",))) for i in range(6)]
+    results = [f.result(10) for f in futures]
+    assert results == [[{"resource": f"{i:032x}"}] for i in range(6)]
+    assert sum(len(c.resources) for c in recorder.calls) == 6
+    assert max(len(c.resources) for c in recorder.calls) == 4
+    scheduler.stop(1)
+
+
+def test_waiter_that_cannot_make_it_is_refused_at_once(tmp_path):
+    recorder = Recorder()
+    scheduler = make(tmp_path, recorder, Limits(min_gap=3600))
+    first = scheduler.submit(Call("v2/domain/report", ("a.example",)))
+    assert first.result(5) == [{"resource": "a.example"}]
+    late = scheduler.submit(Call("v2/domain/report", ("b.example",)), deadline=0)
+    with pytest.raises(ServiceError) as refused:
+        late.result(5)
+    assert refused.value.code == 429
+    assert 3000 < refused.value.retry_after <= 3600
+    scheduler.stop(1)
+
+
+def test_transient_failure_is_retried(tmp_path, monkeypatch):
+    monkeypatch.setattr("dxlvtservice.scheduler.FIRST_BACKOFF", 0.01)
+    recorder = Recorder([UpstreamError(502, "boom", retry="transient")])
+    scheduler = make(tmp_path, recorder)
+    assert scheduler.submit(Call("v2/domain/report", ("x.example",))).result(5)
+    assert len(recorder.calls) == 2
+    scheduler.stop(1)
+
+
+def test_rejected_key_is_not_retried(tmp_path):
+    recorder = Recorder([UpstreamError(401, "VirusTotal rejected the API key")])
+    scheduler = make(tmp_path, recorder)
+    with pytest.raises(ServiceError) as failed:
+        scheduler.submit(Call("v2/domain/report", ("x.example",))).result(5)
+    assert failed.value.code == 401
+    assert len(recorder.calls) == 1
+    scheduler.stop(1)
+
+
+def test_quota_refusal_backs_off_and_retries(tmp_path):
+    recorder = Recorder([UpstreamError(429, "quota", retry="quota", retry_after=0.05)])
+    scheduler = make(tmp_path, recorder)
+    assert scheduler.submit(Call("v2/domain/report", ("x.example",))).result(5)
+    assert len(recorder.calls) == 2
+    scheduler.stop(1)
+
+
+def test_stop_fails_queued_requests_with_503(tmp_path):
+    recorder = Recorder()
+    scheduler = make(tmp_path, recorder, Limits(min_gap=3600), max_wait=7200)
+    scheduler.submit(Call("v2/domain/report", ("a.example",))).result(5)
+    queued = scheduler.submit(Call("v2/domain/report", ("b.example",)))
+    scheduler.stop(1)
+    with pytest.raises(ServiceError) as stopped:
+        queued.result(5)
+    assert stopped.value.code == 503
