@@ -17,7 +17,7 @@ setup(
     long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
-    python_requires=">=3.9",
+    python_requires=">=3.11",
     packages=find_packages(include=["dxlvtservice", "dxlvtservice.*"]),
     install_requires=[
         "dxlclient>=5.6,<6",

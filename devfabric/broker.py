@@ -296,10 +296,9 @@ class Broker:
             request.service_id = service.service_guid
         target = self._clients.get(service.client_instance_guid) if service else None
         if target is None or not target.subscribed_to(topic):
-            error = ErrorResponse(request, SERVICE_NOT_FOUND, SERVICE_NOT_FOUND_MESSAGE)
             if service is not None:  # its client is gone: stop routing to it
                 self._remove_service(service.service_guid)
-            self._reply(error)
+            self._reply(ErrorResponse(request, SERVICE_NOT_FOUND, SERVICE_NOT_FOUND_MESSAGE))
             return
         target.send(mqtt.encode_publish(topic, request._to_bytes()))
 

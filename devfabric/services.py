@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from dxlclient.callbacks import EventCallback
@@ -62,7 +62,11 @@ class ServiceProcess:
         command: Sequence[str] | None = None,
         config_file: str = "dxlvtservice.config",
         env: Mapping[str, str] | None = None,
+        ready: Callable[[dict], bool] | None = None,
     ) -> None:
+        """``ready`` tells this service's registration record from others; by default
+        the record whose ``metaData.instance`` is ``name`` (a service that names no
+        instance, such as dxlvtapiservice, needs its own)."""
         self.fabric = fabric
         self.directory = Path(directory)
         self.name = name
@@ -72,7 +76,9 @@ class ServiceProcess:
         self._command = command
         self._config_file = config_file
         self._env = env
+        self._ready = ready or (lambda record: record.get("metaData", {}).get("instance") == name)
         self.process: subprocess.Popen | None = None
+        self.registration: dict | None = None  # the registry's record, once started
         self._log = None
 
     @property
@@ -103,9 +109,7 @@ class ServiceProcess:
     def start(self, observer: DxlClient, timeout: float = 60.0) -> ServiceProcess:
         """Start the process and wait until the fabric registers it."""
         self.write_config()
-        watch = RegistrationWatch(
-            observer, lambda record: record.get("metaData", {}).get("instance") == self.name
-        )
+        watch = RegistrationWatch(observer, self._ready)
         command = self._command or [sys.executable, "-m", "dxlvtservice"]
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
@@ -120,6 +124,7 @@ class ServiceProcess:
                 f"{self.name} did not register within {timeout:g} s (exit {code}):\n"
                 + self.log_text()[-3000:]
             )
+        self.registration = watch.record
         return self
 
     def stop(self, timeout: float = 30.0) -> int | None:

@@ -45,6 +45,8 @@ def setup_logging(config_dir: Path) -> None:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+    # ioc-finder logs a line per text it searches: noise at INFO.
+    logging.getLogger("ioc_finder").setLevel(logging.WARNING)
 
 
 def run(config_dir: Path) -> int:

@@ -114,7 +114,7 @@ _CLOSING = {")": "(", "]": "[", "}": "{", ">": "<"}
 
 
 def _key_types(key: Any) -> tuple[IndicatorType, ...]:
-    name = str(key)
+    name = str(key).rpartition(".")[2]
     return KEY_TYPES.get(re.sub(r"[^a-z0-9]", "", name.lower()), ())
 
 

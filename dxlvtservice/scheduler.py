@@ -51,6 +51,9 @@ class _Job:
     attempts: int = 0
     not_before: float = 0.0
     last_error: ServiceError | None = None
+    # Set when the call is over; late identical submissions take it directly
+    # until the job's callbacks (which fill the cache) have all run.
+    outcome: tuple[list[Any] | None, ServiceError | None] | None = None
 
     @property
     def batchable(self) -> bool:
@@ -127,13 +130,17 @@ class Scheduler:
                 return future
             key = (call.endpoint, call.options, call.resources) if coalesce else None
             job = self._by_key.get(key) if key is not None else None
-            if job is None:
-                job = _Job(call, key, now)
-                self._queue.append(job)
-                if key is not None:
-                    self._by_key[key] = job
-            job.waiters.append(waiter)
-            self._cond.notify()
+            outcome = job.outcome if job is not None else None
+            if outcome is None:
+                if job is None:
+                    job = _Job(call, key, now)
+                    self._queue.append(job)
+                    if key is not None:
+                        self._by_key[key] = job
+                job.waiters.append(waiter)
+                self._cond.notify()
+        if outcome is not None:
+            _settle([waiter], *outcome)
         return future
 
     def stats(self) -> dict:
@@ -294,17 +301,15 @@ class Scheduler:
         self, jobs: list[_Job], error: ServiceError | None, results: list[list[Any]] | None = None
     ) -> None:
         with self._cond:
+            for index, job in enumerate(jobs):
+                job.outcome = (results[index] if results else None, error)
+            waiters = [list(job.waiters) for job in jobs]
+        for job, job_waiters in zip(jobs, waiters, strict=True):
+            assert job.outcome is not None
+            _settle(job_waiters, *job.outcome)
+        with self._cond:
             for job in jobs:
                 self._forget(job)
-            waiters = [list(job.waiters) for job in jobs]
-        for index, job_waiters in enumerate(waiters):
-            if error is not None:
-                _fail_all(job_waiters, error)
-                continue
-            assert results is not None
-            for waiter in job_waiters:
-                with contextlib.suppress(InvalidStateError):
-                    waiter.future.set_result(results[index])
 
 
 def _quota_error(wait: float) -> ServiceError:
@@ -316,7 +321,15 @@ def _quota_error(wait: float) -> ServiceError:
     )
 
 
-def _fail_all(waiters: list[_Waiter], error: ServiceError) -> None:
+def _settle(waiters: list[_Waiter], result: list[Any] | None, error: ServiceError | None) -> None:
+    """Complete each waiter's future once (a waiter may already have been refused)."""
     for waiter in waiters:
         with contextlib.suppress(InvalidStateError):
-            waiter.future.set_exception(error)
+            if error is not None:
+                waiter.future.set_exception(error)
+            else:
+                waiter.future.set_result(result)
+
+
+def _fail_all(waiters: list[_Waiter], error: ServiceError) -> None:
+    _settle(waiters, None, error)

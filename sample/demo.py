@@ -21,9 +21,9 @@ from dxlvtapiclient.client import VirusTotalApiClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from devfabric import Fabric  # noqa: E402
-from devfabric.services import SERVICE_TYPE, ServiceProcess  # noqa: E402
-from devfabric.vtsim.dataset import EXAMPLES  # noqa: E402
+from devfabric import Fabric
+from devfabric.services import SERVICE_TYPE, ServiceProcess
+from devfabric.vtsim.dataset import EXAMPLES
 
 SETTINGS = {
     # A generous key so that the demo takes seconds; the defaults suit a public key.

@@ -9,7 +9,7 @@ from dxlvtservice.discovery import find_indicators
 from dxlvtservice.errors import BAD_REQUEST, ServiceError
 from dxlvtservice.indicators import Indicator, IndicatorType
 
-FILE, URL, DOMAIN, IP = IndicatorType.FILE, IndicatorType.URL, IndicatorType.DOMAIN, IndicatorType.IP
+FILE, URL, DOMAIN, IP = IndicatorType
 SHA256 = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"
 MD5 = "44d88612fea8a8f36de82e1278abb02f"
 MIB = 1 << 20
@@ -146,10 +146,13 @@ def test_key_names_find_what_content_search_would_not():
     # "evil.example" has no IANA top-level domain: in prose it is not a domain,
     # under a key that names a domain (or any indicator) it is.
     assert find({"text": "evil.example"}) == []
-    assert find({"search_within": {"domain": "evil.example"}}) == [Indicator(DOMAIN, "evil.example")]
-    assert find({"search_within": {"ioc": "evil.example"}}) == [Indicator(DOMAIN, "evil.example")]
-    assert find({"search_within": {"indicator": "8.8.8.8"}}) == [Indicator(IP, "8.8.8.8")]
-    assert find({"search_within": {"domain": "payload.zip"}}) == [Indicator(DOMAIN, "payload.zip")]
+    for key, value, expected in [
+        ("domain", "evil.example", Indicator(DOMAIN, "evil.example")),
+        ("ioc", "evil.example", Indicator(DOMAIN, "evil.example")),
+        ("indicator", "8.8.8.8", Indicator(IP, "8.8.8.8")),
+        ("domain", "payload.zip", Indicator(DOMAIN, "payload.zip")),
+    ]:
+        assert find({"search_within": {key: value}}) == [expected]
 
 
 def test_a_keyed_value_of_the_wrong_type_is_searched_as_text():
@@ -201,7 +204,7 @@ def test_expression_result_may_be_a_value_or_nothing():
     [
         "alert.[",
         "$unknown_function()",
-        '$match(alert, /(a+)+$/)',
+        "$match(alert, /(a+)+$/)",
         "($f := function($n){$f($n)}; $f(1))",
         "",
         42,

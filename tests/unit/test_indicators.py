@@ -1,6 +1,7 @@
 """Indicator normalisation, validation, internal detection and type guessing."""
 
 import base64
+import string
 
 import pytest
 
@@ -17,7 +18,7 @@ from dxlvtservice.indicators import (
     v3_url_id,
 )
 
-FILE, URL, DOMAIN, IP = IndicatorType.FILE, IndicatorType.URL, IndicatorType.DOMAIN, IndicatorType.IP
+FILE, URL, DOMAIN, IP = IndicatorType
 MD5 = "44D88612FEA8A8F36DE82E1278ABB02F"
 SHA1 = "3395856CE81F2B7382DEE72602F798B642F14140"
 SHA256 = "275A021BBFB6489E54D471899F7DB9D1663FC695EC2FE2A2C4538AABF651FD0F"
@@ -157,7 +158,7 @@ def test_url_host(url, host):
 def test_v3_url_id_is_unpadded_urlsafe_base64_of_the_url(url):
     identifier = v3_url_id(url)
     assert "=" not in identifier
-    assert set(identifier) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    assert set(identifier) <= set(string.ascii_letters + string.digits + "-_")
     padded = identifier + "=" * (-len(identifier) % 4)
     assert base64.urlsafe_b64decode(padded) == url.encode("utf-8")
 

@@ -127,3 +127,17 @@ def test_stop_fails_queued_requests_with_503(tmp_path):
     with pytest.raises(ServiceError) as stopped:
         queued.result(5)
     assert stopped.value.code == 503
+
+
+def test_lookup_arriving_while_results_are_delivered_makes_no_new_call(tmp_path):
+    recorder = Recorder()
+    scheduler = make(tmp_path, recorder)
+    call = Call("v2/domain/report", ("late.example",))
+    late = []
+    first = scheduler.submit(call)
+    # Runs while the first result is being delivered (before any cache could be filled).
+    first.add_done_callback(lambda _: late.append(scheduler.submit(call)))
+    assert first.result(5) == [{"resource": "late.example"}]
+    assert late[0].result(5) == first.result()
+    assert len(recorder.calls) == 1
+    scheduler.stop(1)

@@ -12,12 +12,13 @@ from dxlvtservice.errors import BAD_REQUEST, ServiceError
 from dxlvtservice.indicators import IndicatorType
 from dxlvtservice.verdicts import Rules, assess, overall_verdict, summary
 
-DEFAULT = Rules(malicious_positives=5, trusted_positives=1)
-OVERLAP = Rules(malicious_positives=1, trusted_positives=5)  # M checked before T
-T3 = Rules(malicious_positives=5, trusted_positives=3)
-NEVER = Rules(malicious_positives=5, trusted_positives=None)
-HEURISTIC = Rules(malicious_positives=5, trusted_positives=1, domain_detections=3, ip_detections=3)
-HEURISTIC_ZERO = Rules(malicious_positives=5, trusted_positives=1, domain_detections=0, ip_detections=0)
+# Rules(M, T, domain threshold, ip threshold); None is "never" for T, "off" for the others.
+DEFAULT = Rules(5, 1, None, None)
+OVERLAP = Rules(1, 5, None, None)  # M checked before T
+T3 = Rules(5, 3, None, None)
+NEVER = Rules(5, None, None, None)
+HEURISTIC = Rules(5, 1, 3, 3)
+HEURISTIC_ZERO = Rules(5, 1, 0, 0)
 
 
 def v2(positives, total=70, code=1):
@@ -91,7 +92,7 @@ CASES = [
     ("r2-positives-over-total", "file", v2(71, 70), DEFAULT, R_ERROR, None, None, None, None, 1),
     ("r2-v3-no-stats", "file", {"data": {"attributes": {"names": []}}}, DEFAULT,
      R_ERROR, None, None, None, None, None),
-    ("r2-v3-bad-stats", "file", {"data": {"attributes": {"last_analysis_stats": {"malicious": "a"}}}},
+    ("r2-v3-bad-stats", "file", {"attributes": {"last_analysis_stats": {"malicious": "a"}}},
      DEFAULT, R_ERROR, None, None, None, None, None),
     ("r2-v2-domain-lists", "domain", {"response_code": 1, "detected_urls": "many"}, HEURISTIC,
      R_ERROR, None, None, None, None, 1),

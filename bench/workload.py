@@ -1,0 +1,62 @@
+"""The benchmark's requests: file hashes drawn from a Zipf distribution.
+
+Pure and deterministic for a seed, so that every system under test gets the
+very same requests in the very same order, and a run can be repeated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+def file_hashes(count: int, label: str) -> list[str]:
+    """``count`` distinct sha256 hex digests; another ``label`` gives other hashes.
+
+    The simulator synthesises a report for any well-formed hash, so these are
+    as good as real ones, and a fresh label means hashes no cache has seen.
+    """
+    return [hashlib.sha256(f"bench:{label}:{rank}".encode()).hexdigest() for rank in range(count)]
+
+
+def zipf_weights(distinct: int, exponent: float) -> list[float]:
+    """The probability of each rank 1..``distinct``: proportional to 1 / rank**exponent."""
+    raw = [1.0 / rank**exponent for rank in range(1, distinct + 1)]
+    total = sum(raw)
+    return [weight / total for weight in raw]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The requests, in the order they are sent, as file hashes."""
+
+    requests: tuple[str, ...]
+
+    @property
+    def distinct(self) -> int:
+        """How many different hashes were drawn: the fewest upstream lookups possible."""
+        return len(set(self.requests))
+
+    def most_common(self, count: int) -> list[str]:
+        """The ``count`` hashes asked for most often, most often first."""
+        return [resource for resource, _ in Counter(self.requests).most_common(count)]
+
+    def split(self, clients: int) -> list[list[str]]:
+        """Deal the requests round robin to ``clients`` senders, keeping their order."""
+        return [list(self.requests[start::clients]) for start in range(clients)]
+
+
+def zipf_workload(
+    requests: int, distinct: int, *, exponent: float = 1.0, seed: int = 0, label: str = "zipf"
+) -> Workload:
+    """``requests`` draws over ``distinct`` hashes, rank r with weight 1 / r**exponent."""
+    if requests < 0 or distinct < 1:
+        raise ValueError("need requests >= 0 and distinct >= 1")
+    hashes: Sequence[str] = file_hashes(distinct, label)
+    cumulative = list(itertools.accumulate(zipf_weights(distinct, exponent)))
+    drawn = random.Random(seed).choices(hashes, cum_weights=cumulative, k=requests)
+    return Workload(tuple(drawn))

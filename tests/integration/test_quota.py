@@ -1,0 +1,190 @@
+"""Quota engineering through the fabric: coalescing, batching, deadlines, shared quota, cache."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+
+from dxlclient.message import ErrorResponse, Request
+
+from devfabric.services import SERVICE_TYPE
+from devfabric.vtsim.dataset import EXAMPLES
+
+from .conftest import FAST, answer, request
+
+
+def distinct_hashes(count: int, salt: str) -> list[str]:
+    return [hashlib.sha256(f"{salt}-{i}".encode()).hexdigest() for i in range(count)]
+
+
+class Collector:
+    """Answers to async requests, in arrival order, keyed by request id."""
+
+    def __init__(self) -> None:
+        self.arrivals: list[tuple[str, object]] = []
+        self.cond = threading.Condition()
+
+    def on_response(self, response) -> None:
+        with self.cond:
+            self.arrivals.append((response.request_message_id, response))
+            self.cond.notify_all()
+
+    def wait_for(self, count: int, timeout: float = 120) -> bool:
+        with self.cond:
+            return self.cond.wait_for(lambda: len(self.arrivals) >= count, timeout)
+
+    def by_id(self) -> dict[str, list]:
+        grouped: dict[str, list] = {}
+        for message_id, response in self.arrivals:
+            grouped.setdefault(message_id, []).append(response)
+        return grouped
+
+
+def send(dxl, collector: Collector, suffix: str, payload: dict, service_id: str = "") -> str:
+    message = Request(SERVICE_TYPE + suffix)
+    message.payload = json.dumps(payload).encode()
+    if service_id:
+        message.service_id = service_id
+    dxl.async_request(message, collector)
+    return message.message_id
+
+
+def retry_after(error: ErrorResponse) -> int:
+    found = re.search(r"retry in (\d+) seconds", error.error_message)
+    assert found, error.error_message
+    return int(found.group(1))
+
+
+def test_concurrent_identical_lookups_are_coalesced_and_batched(dxl, start_service, simulator):
+    start_service({"RateLimit": {"rateLimitMs": 500, "requestsPerMinute": "unlimited",
+                                 "requestsPerDay": "unlimited", "batchSize": 4}})  # fmt: skip
+    hashes = distinct_hashes(10, "coalesce")
+    collector = Collector()
+    sent = {send(dxl, collector, "/file/report", {"resource": h}): h for h in hashes * 4}
+    assert collector.wait_for(40)
+    stats = simulator.stats()
+    assert stats["calls_by_endpoint"].get("v2/file/report", 0) <= 3
+    assert len(stats["resources_by_endpoint"]["v2/file/report"]) <= 10
+    for message_id, responses in collector.by_id().items():
+        assert len(responses) == 1
+        report = answer(responses[0])
+        requested = sent[message_id]
+        assert report["resource"] == requested
+        if report["response_code"] == 1:
+            assert report["sha256"] == requested
+
+
+def test_burst_beyond_the_quota_is_refused_early_not_by_virustotal(dxl, start_service, simulator):
+    simulator.configure(quota_per_minute=4)
+    start_service({"RateLimit": {"rateLimitMs": 2000, "requestsPerMinute": 4,
+                                 "maxQueueWaitSec": 20}})  # fmt: skip
+    hashes = distinct_hashes(30, "burst")
+    collector = Collector()
+    for resource in hashes:
+        send(dxl, collector, "/file/report", {"resource": resource})
+    assert collector.wait_for(30)
+    assert simulator.stats()["quota_refusals"] == 0
+    arrivals = [response for _, response in collector.arrivals]
+    refused = [i for i, r in enumerate(arrivals) if isinstance(r, ErrorResponse)]
+    served = [i for i, r in enumerate(arrivals) if not isinstance(r, ErrorResponse)]
+    assert len(collector.by_id()) == 30 and len(arrivals) == 30
+    # Four calls of four fit in the minute; the other fourteen learn it at once.
+    assert len(served) == 16
+    assert all(arrivals[i].error_code == 429 for i in refused)
+    # Each was refused because its slot lies past the 20 s deadline.
+    assert all(retry_after(arrivals[i]) > 10 for i in refused)
+    # "At once": every refusal arrives before the reports of the last upstream call.
+    assert max(refused) < served[-4]
+
+
+def test_two_processes_share_one_quota(dxl, start_service, simulator, tmp_path):
+    simulator.configure(quota_per_minute=4)
+    shared = {"RateLimit": {"rateLimitMs": 500, "requestsPerMinute": 4, "maxQueueWaitSec": 5},
+              "Cache": {"cacheDirectory": tmp_path / "shared-cache"}}  # fmt: skip
+    first = start_service(shared)
+    second = start_service(shared)
+    collector = Collector()
+    workloads = {
+        first.registration["serviceGuid"]: distinct_hashes(12, "first"),
+        second.registration["serviceGuid"]: distinct_hashes(12, "second"),
+    }
+    for service_id, hashes in workloads.items():
+        for resource in hashes:
+            send(dxl, collector, "/file/report", {"resource": resource}, service_id)
+    assert collector.wait_for(24)
+    stats = simulator.stats()
+    assert stats["quota_refusals"] == 0
+    assert stats["calls"] <= 4
+    assert len(collector.by_id()) == 24 and len(collector.arrivals) == 24
+    answered = [r for _, r in collector.arrivals if not isinstance(r, ErrorResponse)]
+    assert answered, "the shared quota served nobody"
+
+
+def test_reports_survive_a_restart(dxl, start_service, simulator, tmp_path):
+    files = EXAMPLES["file"]
+    wanted = [files["malicious"], files["clean"], files["unknown"]]
+    service = start_service(FAST, directory=tmp_path / "restart")
+    before = [answer(request(dxl, "/file/report", {"resource": h})) for h in wanted]
+    calls = simulator.stats()["calls"]
+    assert service.stop() == 0
+    service.start(dxl)
+    after = [answer(request(dxl, "/file/report", {"resource": h})) for h in wanted]
+    assert after == before
+    assert simulator.stats()["calls"] == calls
+    # Filed under every hash: the md5 and sha1 of a fetched file are hits too.
+    by_md5 = answer(request(dxl, "/file/report", {"resource": before[0]["md5"]}))
+    assert by_md5["sha256"] == files["malicious"]
+    assert simulator.stats()["calls"] == calls
+
+
+def test_not_found_is_asked_again_only_after_its_ttl(dxl, start_service, simulator):
+    ttl = 2
+    start_service({**FAST, "Cache": {"negativeCacheTimeoutSec": ttl}})
+    unknown = {"resource": EXAMPLES["file"]["unknown"]}
+    assert answer(request(dxl, "/file/report", unknown))["response_code"] == 0
+    fetched = time.monotonic()
+    assert answer(request(dxl, "/file/report", unknown))["response_code"] == 0
+    assert simulator.stats()["calls"] == 1
+    time.sleep(max(0.0, fetched + ttl + 0.2 - time.monotonic()))  # let the TTL pass
+    assert answer(request(dxl, "/file/report", unknown))["response_code"] == 0
+    assert simulator.stats()["calls"] == 2
+
+
+def test_cached_report_is_answered_while_upstream_hangs(dxl, start_service, simulator):
+    start_service({**FAST, "VirusTotal": {"requestTimeoutSec": 60}})
+    cached = {"domain": EXAMPLES["domain"]["clean"]}
+    first = answer(request(dxl, "/domain/report", cached))
+    simulator.configure(fault="hang")
+    collector = Collector()
+    send(dxl, collector, "/domain/report", {"domain": EXAMPLES["domain"]["malicious"]})
+    assert simulator.wait_in_progress(1, timeout=30)
+    assert answer(request(dxl, "/domain/report", cached)) == first
+    with collector.cond:
+        assert collector.arrivals == []  # the hung lookup is still waiting
+    simulator.reset()  # releases the hang; the lookup is retried and answered
+    assert collector.wait_for(1, timeout=60)
+    assert len(collector.arrivals) == 1
+
+
+def test_health_counters_move(dxl, start_service, simulator):
+    start_service(FAST)
+    before = answer(request(dxl, "/health", {}))
+    assert before["upstream"]["status"] == "ok"
+    assert before["quota"]["per_minute"]["limit"] is None
+    domain = {"domain": EXAMPLES["domain"]["low"]}
+    answer(request(dxl, "/domain/report", domain))
+    answer(request(dxl, "/domain/report", domain))
+    request(dxl, "/domain/report", {"domain": "not a domain"})
+    after = answer(request(dxl, "/health", {}))
+    assert after["requests"]["total"] == before["requests"]["total"] + 4
+    errors_400 = [h["requests"]["errors"].get("400", 0) for h in (before, after)]
+    assert errors_400[1] == errors_400[0] + 1
+    assert after["cache"]["hits"] == before["cache"]["hits"] + 1
+    assert after["cache"]["misses"] == before["cache"]["misses"] + 1
+    assert after["cache"]["entries"] > before["cache"]["entries"]
+    assert after["quota"]["per_minute"]["used"] == before["quota"]["per_minute"]["used"] + 1
+    assert after["queue"] == {**after["queue"], "waiting": 0, "in_flight": 0}
+    assert after["uptime"] >= before["uptime"]
