@@ -28,7 +28,7 @@ from devfabric.vtsim.dataset import EXAMPLES
 SETTINGS = {
     # A generous key so that the demo takes seconds; the defaults suit a public key.
     "RateLimit": {"rateLimitMs": 250, "requestsPerMinute": 120},
-    "Classification": {"internalDomains": "corp.example", "publishVerdicts": "malicious"},
+    "Classification": {"internalDomains": "corp.example.com", "publishVerdicts": "malicious"},
 }
 
 
@@ -44,7 +44,7 @@ def ask(client: DxlClient, suffix: str, payload: dict) -> dict:
 def show(title: str, answer: dict) -> None:
     print(f"\n== {title}: overall verdict {answer['verdict'].upper()}")
     for result in answer["results"]:
-        origin = "cache" if result["cached"] else "VirusTotal"
+        origin = "not sent" if result["error"] else "cache" if result["cached"] else "VirusTotal"
         print(
             f"   {result['verdict']:<15} {result['type']:<6} {result['indicator'][:60]:<60}"
             f"  {result['reason']}  [{origin}]"
@@ -90,7 +90,7 @@ def demo(workdir: Path) -> int:
             text = (
                 f"Beacon to hxxp://{EXAMPLES['domain']['malicious'].replace('.', '[.]')}/gate "
                 f"from 10.0.0[.]1, dropper sha256 {files['malicious']}, "
-                f"and a clean {files['clean']}; see also intranet.corp.example."
+                f"and a clean {files['clean']}; notes on wiki.corp.example.com."
             )
             show("classify free text (defanged)", ask(client, "/classify", {"text": text}))
             show("classify the same again (from the cache)", ask(
