@@ -146,8 +146,9 @@ class Bench:
         with systems.running(systems.anchor(self.fabric, self.workdir / "anchor"), self.observer):
             anchor = self._zipf("dxlvtapiservice 0.2.0", workload)
         settings = systems.our_settings(p.quota_per_minute, p.quota_per_day, MAX_QUEUE_WAIT_SEC)
-        with systems.running(systems.ours(self.fabric, self.workdir / "ours", settings),
-                             self.observer):  # fmt: skip
+        with systems.running(
+            systems.ours(self.fabric, self.workdir / "ours", settings), self.observer
+        ):
             ours = self._zipf("dxlvtservice", workload)
             burst = self._burst()
             echo = systems.echo(self.fabric, self.workdir / "echo")
@@ -157,14 +158,21 @@ class Bench:
 
     def _zipf(self, name: str, workload: Workload) -> SystemRun:
         self.simulator.reset()
-        logger.info("%s: %d requests from %d clients ...", name, len(workload.requests),
-                    self.params.clients)  # fmt: skip
+        logger.info(
+            "%s: %d requests from %d clients ...", name, len(workload.requests), self.params.clients
+        )
         load = self.requesters.closed_loop(
             REPORT_TOPIC, workload.split(self.params.clients), REQUEST_TIMEOUT_SEC
         )
         run = SystemRun(name, load, Upstream.from_stats(self.simulator.stats()))
-        logger.info("%s: %.1f s, %d errors, %d upstream calls, %d quota refusals", name,
-                    load.wall, load.errors, run.upstream.calls, run.upstream.refusals)  # fmt: skip
+        logger.info(
+            "%s: %.1f s, %d errors, %d upstream calls, %d quota refusals",
+            name,
+            load.wall,
+            load.errors,
+            run.upstream.calls,
+            run.upstream.refusals,
+        )
         return run
 
     def _burst(self) -> SystemRun:
@@ -172,8 +180,9 @@ class Bench:
         misses = file_hashes(self.params.burst, "burst")
         logger.info("dxlvtservice: a burst of %d distinct misses ...", len(misses))
         load = self.requesters.burst(REPORT_TOPIC, misses, REQUEST_TIMEOUT_SEC)
-        run = SystemRun("dxlvtservice, burst of misses", load,
-                        Upstream.from_stats(self.simulator.stats()))  # fmt: skip
+        run = SystemRun(
+            "dxlvtservice, burst of misses", load, Upstream.from_stats(self.simulator.stats())
+        )
         logger.info("burst: %d resources in %d calls", run.upstream.resources, run.upstream.calls)
         return run
 
@@ -187,8 +196,12 @@ class Bench:
         def measure(topic: str) -> LoadResult:
             return self.requesters.closed_loop(topic, plan, REQUEST_TIMEOUT_SEC)
 
-        logger.info("floor: %d warm-up and %d measured runs of echo and of cache hits, "
-                    "%d requesters ...", p.warmups, p.repetitions, p.floor_requesters)  # fmt: skip
+        logger.info(
+            "floor: %d warm-up and %d measured runs of echo and of cache hits, %d requesters ...",
+            p.warmups,
+            p.repetitions,
+            p.floor_requesters,
+        )
         for _ in range(p.warmups):
             measure(ECHO_TOPIC)
             measure(REPORT_TOPIC)
@@ -200,6 +213,7 @@ class Bench:
             for topic, runs in order if repetition % 2 == 0 else reversed(order):
                 runs.append(measure(topic))
         floor = FloorRun(tuple(echo), tuple(ours), self.simulator.stats()["calls"])
-        logger.info("floor: p50 ratio %.2f, throughput ratio %.2f", floor.p50_ratio,
-                    floor.throughput_ratio)  # fmt: skip
+        logger.info(
+            "floor: p50 ratio %.2f, throughput ratio %.2f", floor.p50_ratio, floor.throughput_ratio
+        )
         return floor
