@@ -7,11 +7,11 @@ import threading
 
 import pytest
 import requests
-from devfabric.vtsim.dataset import EXAMPLES
 from dxlclient.message import ErrorResponse, Request
 from dxlvtapiclient.client import VirusTotalApiClient
 
 from devfabric.services import SERVICE_TYPE
+from devfabric.vtsim.dataset import EXAMPLES
 
 from .conftest import FAST, answer, request
 
