@@ -29,7 +29,7 @@ from dxlclient.message import ErrorResponse, Event, Message, Request, Response
 
 from . import mqtt
 from .certs import Pki, certificate_sha1
-from .fabric import write_ready_file
+from .process import write_ready_file
 from .registry import DEFAULT_GRACE_SEC, Registry
 
 log = logging.getLogger("devfabric.broker")  # also when run as __main__

@@ -9,16 +9,14 @@ benchmarks and the demo.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from .certs import Pki, write_private
+from .process import LoggedProcess
 
 if TYPE_CHECKING:
     from .vtsim.control import SimulatorControl
@@ -28,15 +26,6 @@ DEMO_API_KEY = "de70" * 16
 
 HOST = "127.0.0.1"
 BROKER_ID = "{devfabric-broker}"
-_PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def write_ready_file(path: Path, info: Mapping[str, Any]) -> None:
-    """Announce readiness atomically: a reader sees the whole file or none."""
-    path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(dict(info)), encoding="utf-8")
-    partial.replace(path)
 
 
 def write_client_config(directory: Path, name: str, *, pki: Pki, broker_port: int) -> Path:
@@ -64,34 +53,19 @@ def write_client_config(directory: Path, name: str, *, pki: Pki, broker_port: in
     return config
 
 
-class ChildProcess:
+class ChildProcess(LoggedProcess):
     """A ``python -m MODULE`` child that writes a ready file, and is stopped by its pid."""
 
     def __init__(self, name: str, module: str, args: Sequence[str], workdir: Path) -> None:
+        super().__init__(Path(workdir) / f"{name}.log")
         self.name = name
         self.ready_file = Path(workdir) / f"{name}.ready.json"
-        self.log_file = Path(workdir) / f"{name}.log"
         self._command = [sys.executable, "-m", module, *args, "--ready-file", str(self.ready_file)]
-        self._process: subprocess.Popen | None = None
-        self._log: IO[bytes] | None = None
 
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    def start(self) -> None:
+    def start(self) -> None:  # type: ignore[override]
         self.ready_file.parent.mkdir(parents=True, exist_ok=True)
         self.ready_file.unlink(missing_ok=True)
-        # The children import devfabric, which is not installed: put it on their path.
-        path = os.pathsep.join(filter(None, [str(_PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
-        self._log = open(self.log_file, "ab")  # noqa: SIM115 - closed by stop()
-        self._process = subprocess.Popen(
-            self._command,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": path},
-        )
+        super().start(self._command)
 
     def wait_ready(self, timeout: float = 30.0) -> dict[str, Any]:
         """The ready file's content, once written; raises with the log's tail if it never is."""
@@ -103,26 +77,6 @@ class ChildProcess:
                 raise RuntimeError(f"{self.name} not ready after {timeout:g} s:\n{self.log_tail()}")
             time.sleep(0.02)
         return json.loads(self.ready_file.read_text(encoding="utf-8"))
-
-    def stop(self, grace_sec: float = 5.0) -> int | None:
-        """SIGTERM, then SIGKILL if it outlives ``grace_sec``; return its exit code. Idempotent."""
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(grace_sec)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        return process.returncode if process is not None else None
-
-    def log_tail(self, size: int = 4000) -> str:
-        if not self.log_file.exists():
-            return ""
-        return self.log_file.read_bytes()[-size:].decode("utf-8", errors="replace")
 
 
 class Fabric:

@@ -8,9 +8,6 @@ a sleep), and is stopped by its pid.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +17,7 @@ from dxlclient.callbacks import EventCallback
 from dxlclient.client import DxlClient
 
 from .fabric import Fabric
+from .process import LoggedProcess
 
 REGISTER_EVENT = "/mcafee/event/dxl/svcregistry/register"
 SERVICE_TYPE = "/opendxl-virustotal/service/vtapi"
@@ -71,19 +69,21 @@ class ServiceProcess:
         self.directory = Path(directory)
         self.name = name
         self.config_dir = self.directory / "config"
-        self.log_path = self.directory / "service.log"
         self._settings = settings or {}
         self._command = command
         self._config_file = config_file
         self._env = env
         self._ready = ready or (lambda record: record.get("metaData", {}).get("instance") == name)
-        self.process: subprocess.Popen | None = None
+        self._process = LoggedProcess(self.directory / "service.log")
         self.registration: dict | None = None  # the registry's record, once started
-        self._log = None
 
     @property
     def pid(self) -> int | None:
-        return self.process.pid if self.process else None
+        return self._process.pid
+
+    @property
+    def log_path(self) -> Path:
+        return self._process.log_file
 
     def write_config(self) -> Path:
         """dxlclient.config from the fabric, and the service's file from ``settings``."""
@@ -111,13 +111,7 @@ class ServiceProcess:
         self.write_config()
         watch = RegistrationWatch(observer, self._ready)
         command = self._command or [sys.executable, "-m", "dxlvtservice"]
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [*command, str(self.config_dir)],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(self._env or {})},
-        )
+        self._process.start([*command, str(self.config_dir)], self._env)
         if not watch.wait(timeout):
             code = self.stop()
             raise RuntimeError(
@@ -129,20 +123,7 @@ class ServiceProcess:
 
     def stop(self, timeout: float = 30.0) -> int | None:
         """SIGTERM by pid, SIGKILL if it does not exit in time; return the exit code."""
-        process, self.process = self.process, None
-        if process is None:
-            return None
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        return process.returncode
+        return self._process.stop(timeout)
 
     def log_text(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
+        return self._process.log_text()

@@ -7,13 +7,13 @@ appears, complete, only once the simulator is serving.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
+from ..process import write_ready_file
 from .server import Simulator
 from .state import Settings
 
@@ -34,13 +34,6 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _write_ready_file(path: Path, port: int) -> None:
-    """Write then rename, so that a reader never sees half a file."""
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps({"port": port, "pid": os.getpid()}), encoding="utf-8")
-    os.replace(partial, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     try:
@@ -59,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, lambda *_: stop.set())
     simulator = Simulator(settings, args.host, args.port).start()
     if args.ready_file:
-        _write_ready_file(args.ready_file, simulator.port)
+        write_ready_file(args.ready_file, {"port": simulator.port, "pid": os.getpid()})
     print(f"vtsim serving on {simulator.url}", file=sys.stderr, flush=True)
     stop.wait()
     simulator.stop()
