@@ -203,12 +203,13 @@ class VirusTotalService(Application):
 
     def health(self) -> dict:
         assert self.settings is not None
+        quota = self.quota.usage()
         return {
             "version": __version__,
             "instance": self.settings.instance_name,
             "uptime": round(time.monotonic() - self._started, 1),
-            "upstream": self.upstream_status.to_dict(),
-            "quota": self.quota.usage(),
+            "upstream": self.upstream_status.to_dict(quota),
+            "quota": quota,
             "cache": self.cache.stats(),
             "queue": self.scheduler.stats(),
             "requests": self.counters.to_dict(),

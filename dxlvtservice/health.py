@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from .errors import GATEWAY_TIMEOUT, TOO_MANY_REQUESTS, UNAUTHORIZED, ServiceError
+from .errors import TOO_MANY_REQUESTS, UNAUTHORIZED, ServiceError
 from .upstream import Call
 
 
@@ -28,10 +28,8 @@ class UpstreamStatus:
             self.status = "unauthorized"
         elif error.code == TOO_MANY_REQUESTS:
             self.status = "quota_exhausted"
-        elif error.code == GATEWAY_TIMEOUT or getattr(error, "retry", None) == "transient":
+        else:  # time-outs, 5xx, garbage: VirusTotal is not usable right now
             self.status = "unreachable"
-        else:
-            self.status = "error"
 
     def watch(self, execute: Callable[[Call], list[Any]]) -> Callable[[Call], list[Any]]:
         """Wrap an upstream executor so that every call updates this status."""
@@ -47,10 +45,13 @@ class UpstreamStatus:
 
         return watched
 
-    def to_dict(self) -> dict:
+    def to_dict(self, quota: dict) -> dict:
+        """The upstream section of health; a used-up daily quota also reads as exhausted."""
+        day = quota["per_day"]
+        exhausted = day["limit"] is not None and day["used"] >= day["limit"]
         return {
             "api_version": self.api_version,
-            "status": self.status,
+            "status": "quota_exhausted" if exhausted else self.status,
             "last_error": self.last_error,
         }
 

@@ -156,17 +156,20 @@ def test_bad_input_gets_400_and_exactly_one_answer_each(dxl, service):
 def test_upstream_failures_map_to_error_codes(dxl, start_service, simulator):
     service = start_service({**FAST, "VirusTotal": {"requestTimeoutSec": 1}})
     domain = EXAMPLES["domain"]["low"]
-    cases = [("reject_key", 401), ("garbage", 502), ("hang", 504)]
+    cases = [("reject_key", 401, "unauthorized"), ("garbage", 502, "unreachable"),
+             ("hang", 504, "unreachable")]  # fmt: skip
     errors = []
-    for fault, code in cases:
+    for fault, code, status in cases:
         simulator.reset()
         simulator.configure(fault=fault)
         response = request(dxl, "/domain/report", {"domain": domain})
         assert isinstance(response, ErrorResponse), fault
         assert response.error_code == code, (fault, response.error_message)
         errors.append(response.error_message)
+        assert answer(request(dxl, "/health", {}))["upstream"]["status"] == status
     simulator.reset()
     assert answer(request(dxl, "/domain/report", {"domain": domain}))["response_code"] == 1
+    assert answer(request(dxl, "/health", {}))["upstream"]["status"] == "ok"
     key = service.fabric.api_key
     assert all(key not in message for message in errors)
     assert key not in service.log_text()

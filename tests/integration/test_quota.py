@@ -188,3 +188,24 @@ def test_health_counters_move(dxl, start_service, simulator):
     assert after["quota"]["per_minute"]["used"] == before["quota"]["per_minute"]["used"] + 1
     assert after["queue"] == {**after["queue"], "waiting": 0, "in_flight": 0}
     assert after["uptime"] >= before["uptime"]
+
+
+def test_stale_report_when_no_slot_is_free_in_time(dxl, start_service, simulator):
+    ttl = 1
+    start_service({"RateLimit": {"rateLimitMs": 0, "requestsPerMinute": 1,
+                                 "maxQueueWaitSec": 2},
+                   "Cache": {"responseCacheTimeoutSec": ttl},
+                   # classify shares the v2 report with the compatible topic.
+                   "VirusTotal": {"apiVersion": 2},
+                   "Classification": {"domainDetectionsThreshold": 10}})  # fmt: skip
+    domain = {"domain": EXAMPLES["domain"]["malicious"]}
+    fresh = answer(request(dxl, "/domain/report", domain))
+    fetched = time.monotonic()
+    assert "stale" not in fresh
+    time.sleep(max(0.0, fetched + ttl + 0.2 - time.monotonic()))  # let the report age
+    stale = answer(request(dxl, "/domain/report", domain))
+    assert stale == {**fresh, "stale": True}
+    result = answer(request(dxl, "/classify", domain))["results"][0]
+    assert result["verdict"] == "malicious"
+    assert result["stale"] is True and result["cached"] is True and result["age"] >= ttl
+    assert simulator.stats()["calls"] == 1
