@@ -229,7 +229,11 @@ def plot(results: Results, path: Path) -> None:
             median = statistics.median(values)
             axes.scatter([x] * len(values), values, color=colour, alpha=0.6, s=40)
             axes.hlines(median, x - 0.25, x + 0.25, color=colour, linewidth=3)
-            axes.annotate(f"{median:.3g}", (x + 0.28, median), va="center")
+            axes.annotate(
+                f"{median:.2f}" if median < 100 else f"{median:.0f}",
+                (x + 0.28, median),
+                va="center",
+            )
         axes.set_xticks([0, 1], [name for name, _, _ in services])
         axes.set_xlim(-0.6, 1.8)
         axes.set_ylim(bottom=0)

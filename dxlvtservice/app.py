@@ -119,17 +119,19 @@ class VirusTotalService(Application):
         service = ServiceRegistrationInfo(self._dxl_client, SERVICE_TYPE)
         assert self.settings is not None
         service.metadata = {"version": __version__, "instance": self.settings.instance_name}
-        topics: dict[str, tuple[Handler, bool]] = {
-            suffix: (handler, False) for suffix, handler in self.compat.handlers().items()
+        # (handler, raw payload, on the callback pool): classify's text search may
+        # take CPU time, so it runs off the incoming-message threads that answer
+        # cache hits.
+        topics: dict[str, tuple[Handler, bool, bool]] = {
+            suffix: (handler, False, False) for suffix, handler in self.compat.handlers().items()
         }
-        topics["/classify"] = (self.classifier.classify, False)
-        topics["/analyze"] = (self.classifier.analyze, False)
-        topics["/health"] = (lambda _: _completed(self.health()), True)
-        for suffix, (handler, raw) in topics.items():
+        topics["/classify"] = (self.classifier.classify, False, True)
+        topics["/analyze"] = (self.classifier.analyze, False, False)
+        topics["/health"] = (lambda _: _completed(self.health()), True, False)
+        for suffix, (handler, raw, pooled) in topics.items():
             topic = SERVICE_TYPE + suffix
-            self.add_request_callback(
-                service, topic, _TopicCallback(self, topic, handler, raw=raw), False
-            )
+            callback = _TopicCallback(self, topic, handler, raw=raw)
+            self.add_request_callback(service, topic, callback, pooled)
         self.register_service(service)
         logger.info("Registered %s with %d topics", SERVICE_TYPE, len(topics))
 
