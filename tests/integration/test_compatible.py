@@ -224,3 +224,22 @@ def test_submissions_can_be_disabled(dxl, start_service, simulator):
         response = request(dxl, topic, payload)
         assert isinstance(response, ErrorResponse) and response.error_code == 403, topic
     assert simulator.stats()["calls"] == 0
+
+
+def test_list_requests_are_served_per_item_from_the_cache(dxl, service, simulator):
+    urls = EXAMPLES["url"]
+    first = answer(request(dxl, "/url/report", {"resource": urls["malicious"]}))
+    both = answer(request(dxl, "/url/report", {"resource": f"{urls['malicious']}\n{urls['low']}"}))
+    assert [r["url"] for r in both] == [urls["malicious"], urls["low"]]
+    assert both[0] == first
+    assert simulator.stats()["resources_by_endpoint"]["v2/url/report"] == [
+        urls["malicious"], urls["low"]]  # fmt: skip
+
+
+def test_scan_ids_and_alternate_hashes(dxl, service, simulator):
+    report = answer(request(dxl, "/file/report", {"resource": EXAMPLES["file"]["low"]}))
+    by_scan_id = answer(request(dxl, "/file/report", {"resource": report["scan_id"]}))
+    assert by_scan_id["sha256"] == report["sha256"]
+    by_sha1 = answer(request(dxl, "/file/report", {"resource": report["sha1"].upper()}))
+    assert by_sha1 == {**report, "resource": report["sha1"].upper()}
+    assert simulator.stats()["calls"] == 2  # the sha1 came from the cache
