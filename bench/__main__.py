@@ -28,7 +28,7 @@ QUICK = {
     "distinct": 40,
     "clients": 4,
     "burst": 16,
-    "floor_requests": 20,
+    "floor_requests": 50,
     "repetitions": 2,
 }
 OPTIONS = {

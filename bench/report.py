@@ -6,17 +6,26 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .measure import LoadResult
 from .scenarios import MAX_QUEUE_WAIT_SEC, FloorRun, Results, SystemRun
 from .systems import REPORT_TOPIC, our_settings
-from .targets import Target
+from .targets import MAX_P50_RATIO, MIN_THROUGHPUT_RATIO, Target
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+
+def _number(value: float) -> str:
+    """Three significant figures or so, without exponents."""
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}" if value >= 10 else f"{value:.2f}"
 
 
 def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f}" if seconds >= 0.01 else f"{seconds * 1000:.2f}"
+    return _number(seconds * 1000)
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
@@ -32,7 +41,7 @@ def _errors(load: LoadResult) -> str:
 def _zipf_rows(runs: Sequence[SystemRun]) -> list[list[object]]:
     return [
         [
-            f"**{run.name}**",
+            run.name,
             run.load.requests,
             run.upstream.calls,
             run.upstream.refusals,
@@ -70,17 +79,21 @@ def _floor_rows(floor: FloorRun) -> list[list[object]]:
     ]
 
 
-def markdown(results: Results, targets: Sequence[Target], command: str) -> str:
+def _zipf_section(results: Results) -> list[str]:
     p = results.params
     limits = our_settings(p.quota_per_minute, p.quota_per_day, MAX_QUEUE_WAIT_SEC)["RateLimit"]
-    burst = results.burst
-    floor = results.floor
-    lines = [
-        "# Benchmark: dxlvtservice against dxlvtapiservice 0.2.0",
-        "",
-        f"`{command}` on {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}; every process on one machine, over loopback.",
-        "",
+    settings = ", ".join(f"`{key} = {value}`" for key, value in limits.items())
+    header = [
+        "system",
+        "requests",
+        "upstream calls",
+        "quota refusals (204)",
+        "client errors",
+        "p50 ms",
+        "p99 ms",
+        "wall s",
+    ]
+    return [
         "## Same workload, same quota",
         "",
         f"{p.requests} file-report requests drawn from a Zipf distribution (exponent "
@@ -89,77 +102,168 @@ def markdown(results: Results, targets: Sequence[Target], command: str) -> str:
         f"on `{REPORT_TOPIC}`. The simulator answers each call in {p.latency_ms} ms and "
         f"allows {p.quota_per_minute} calls a minute and {p.quota_per_day} a day, for both "
         "systems, each starting from a fresh simulator state. dxlvtservice starts with an "
-        "empty cache and is set for that quota: "
-        + ", ".join(f"`{key} = {value}`" for key, value in limits.items())
-        + ".",
+        f"empty cache and is set for that quota: {settings}.",
         "",
-        *_table(
-            [
-                "system",
-                "requests",
-                "upstream calls",
-                "quota refusals (204)",
-                "client errors",
-                "p50 ms",
-                "p99 ms",
-                "wall s",
-            ],
-            _zipf_rows(results.systems),
-        ),
+        *_table(header, _zipf_rows(results.systems)),
         "",
         "Latency percentiles are over the requests that got a good answer.",
-        "",
+    ]
+
+
+def _burst_section(results: Results) -> list[str]:
+    burst = results.burst
+    header = [
+        "requests",
+        "upstream calls",
+        "resources per call",
+        "client errors",
+        "p50 ms",
+        "p99 ms",
+        "wall s",
+    ]
+    row = [
+        burst.load.requests,
+        burst.upstream.calls,
+        f"{burst.upstream.per_call:.2f}",
+        _errors(burst.load),
+        _ms(burst.load.percentile(50)),
+        _ms(burst.load.percentile(99)),
+        f"{burst.load.wall:.1f}",
+    ]
+    return [
         "## A burst of misses (dxlvtservice)",
         "",
-        f"{p.burst} distinct hashes that no cache has seen, all requested at once "
-        "(asynchronous requests over the clients).",
+        f"{results.params.burst} distinct hashes that no cache has seen, all requested at "
+        "once (asynchronous requests over the clients).",
         "",
-        *_table(
-            [
-                "requests",
-                "upstream calls",
-                "resources per call",
-                "client errors",
-                "p50 ms",
-                "p99 ms",
-                "wall s",
-            ],
-            [
-                [
-                    burst.load.requests,
-                    burst.upstream.calls,
-                    f"{burst.upstream.per_call:.2f}",
-                    _errors(burst.load),
-                    _ms(burst.load.percentile(50)),
-                    _ms(burst.load.percentile(99)),
-                    f"{burst.load.wall:.1f}",
-                ]
-            ],
-        ),
-        "",
+        *_table(header, [row]),
+    ]
+
+
+def _floor_section(results: Results) -> list[str]:
+    p = results.params
+    return [
         "## The floor: cache hits against an echo service",
         "",
         f"{p.floor_requesters} concurrent requesters, {p.floor_requests} requests each per "
-        f"run; {p.warmups} warm-up run and {p.repetitions} measured runs of each service, "
-        "interleaved (echo first, then ours first, and so on); figures are medians over the "
-        f"runs. Upstream calls during the measured runs: {floor.upstream_calls}.",
+        f"run; warm-up runs: {p.warmups} of each service, then {p.repetitions} measured runs "
+        "of each, interleaved (echo first, then ours first, and so on). Figures are medians "
+        "over the measured runs; a ratio is the median over the repetitions of ours / echo "
+        "in the same repetition, run back to back. Upstream calls during the measured runs: "
+        f"{results.floor.upstream_calls}.",
         "",
         *_table(
             ["service", "p50 ms", "throughput /s", "p50 ms per run", "throughput per run"],
-            _floor_rows(floor),
+            _floor_rows(results.floor),
         ),
+    ]
+
+
+def markdown(results: Results, targets: Sequence[Target], command: str) -> str:
+    outcomes = [[t.goal, t.figure, "met" if t.met else "**NOT MET**"] for t in targets]
+    lines = [
+        "# Benchmark: dxlvtservice against dxlvtapiservice 0.2.0",
+        "",
+        f"`{command}` on {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}; every process on one machine, over loopback.",
+        "",
+        *_zipf_section(results),
+        "",
+        *_burst_section(results),
+        "",
+        *_floor_section(results),
         "",
         "## Targets",
         "",
-        *_table(
-            ["target", "figure", "result"],
-            [[t.goal, t.figure, "met" if t.met else "**NOT MET**"] for t in targets],
-        ),
+        *_table(["target", "figure", "result"], outcomes),
         "",
         "![latencies, upstream calls and the floor](latest.png)",
         "",
     ]
     return "\n".join(lines)
+
+
+OURS, ANCHOR, ECHO = "tab:blue", "tab:orange", "tab:gray"
+
+
+def _plot_latencies(axes: Axes, results: Results) -> None:
+    """The distribution of good answers' latencies; errors keep a curve below 100%."""
+    for run, colour in zip(results.systems, (OURS, ANCHOR), strict=True):
+        latencies = sorted(t * 1000 for t in run.load.latencies)
+        share = [(i + 1) / run.load.requests for i in range(len(latencies))]
+        label = f"{run.name} ({run.load.error_rate:.0%} errors)"
+        axes.step(latencies, share, where="post", color=colour, label=label, linewidth=2)
+    axes.axvline(
+        results.params.latency_ms,
+        color="black",
+        linestyle=":",
+        linewidth=1,
+        label=f"one upstream call ({results.params.latency_ms} ms)",
+    )
+    axes.set_xscale("log")
+    axes.set_ylim(0, 1)
+    axes.set(
+        title=f"Zipf workload: latency of good answers ({results.params.clients} clients)",
+        xlabel="latency (ms, log scale)",
+        ylabel="share of all requests",
+    )
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(loc="upper left")
+
+
+def _plot_upstream(axes: Axes, results: Results) -> None:
+    kinds = ("upstream calls", "quota refusals", "client errors")
+    width = 0.38
+    for offset, (run, colour) in enumerate(zip(results.systems, (OURS, ANCHOR), strict=True)):
+        values = (run.upstream.calls, run.upstream.refusals, run.load.errors)
+        where = [k + (offset - 0.5) * width for k in range(len(kinds))]
+        axes.bar_label(axes.bar(where, values, width, color=colour, label=run.name), padding=2)
+    distinct = results.workload.distinct
+    axes.axhline(
+        distinct,
+        color="black",
+        linestyle="--",
+        linewidth=1,
+        label=f"distinct hashes requested ({distinct})",
+    )
+    axes.set_xticks(range(len(kinds)), kinds)
+    axes.set_ylim(0, results.params.requests * 1.45)
+    axes.set(title=f"Zipf workload: {results.params.requests} requests, same quota", ylabel="count")
+    axes.legend(loc="upper right")
+
+
+def _plot_floor(
+    axes: Axes,
+    floor: FloorRun,
+    title: str,
+    figure_of: Callable[[LoadResult], float],
+    target: float,
+    ratio: float,
+) -> None:
+    """Each run as a dot, the medians as bars, and where the target puts ours."""
+    services = (("echo service", floor.echo, ECHO), ("dxlvtservice\ncache hits", floor.ours, OURS))
+    medians = []
+    highest = 0.0
+    for x, (_, runs, colour) in enumerate(services):
+        values = [figure_of(run) for run in runs]
+        medians.append(statistics.median(values))
+        highest = max(highest, *values)
+        axes.scatter([x] * len(values), values, color=colour, alpha=0.6, s=40)
+        axes.hlines(medians[-1], x - 0.25, x + 0.25, color=colour, linewidth=3)
+        axes.annotate(_number(medians[-1]), (x + 0.28, medians[-1]), va="center")
+    axes.axhline(
+        medians[0] * target,
+        color="tab:red",
+        linestyle="--",
+        linewidth=1,
+        label=f"target: {'at most' if target > 1 else 'at least'} {target:g} x echo",
+    )
+    axes.set_xticks([0, 1], [name for name, _, _ in services])
+    axes.set_xlim(-0.6, 1.8)
+    axes.set_ylim(0, max(highest, medians[0] * target) * 1.3)
+    axes.set_title(f"Floor: {title}, per run and median\nours / echo = {ratio:.2f}x")
+    axes.grid(True, axis="y", alpha=0.3)
+    axes.legend(loc="upper left")
 
 
 def plot(results: Results, path: Path) -> None:
@@ -169,80 +273,27 @@ def plot(results: Results, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, ((cdf, calls), (p50, rate)) = plt.subplots(2, 2, figsize=(13, 9))
-    colours = {"ours": "tab:blue", "anchor": "tab:orange"}
-    ours, anchor = results.systems
-
-    for run, colour in ((ours, colours["ours"]), (anchor, colours["anchor"])):
-        latencies = sorted(t * 1000 for t in run.load.latencies)
-        if latencies:
-            share = [(i + 1) / run.load.requests for i in range(len(latencies))]
-            label = f"{run.name} ({run.load.error_rate:.0%} errors)"
-            cdf.step(latencies, share, where="post", color=colour, label=label, linewidth=2)
-    cdf.set_xscale("log")
-    cdf.set_ylim(0, 1)
-    cdf.set(
-        title="Zipf workload: latency of good answers",
-        xlabel="latency (ms, log scale)",
-        ylabel="share of all requests",
-    )
-    cdf.grid(True, which="both", alpha=0.3)
-    cdf.legend(loc="upper left")
-
-    kinds = ("upstream calls", "quota refusals", "client errors")
-    width = 0.38
-    for offset, (run, colour) in enumerate(((ours, colours["ours"]), (anchor, colours["anchor"]))):
-        values = (run.upstream.calls, run.upstream.refusals, run.load.errors)
-        bars = calls.bar(
-            [k + (offset - 0.5) * width for k in range(len(kinds))],
-            values,
-            width,
-            color=colour,
-            label=run.name,
-        )
-        calls.bar_label(bars, padding=2)
-    calls.axhline(
-        results.workload.distinct,
-        color="black",
-        linestyle="--",
-        linewidth=1,
-        label=f"distinct hashes ({results.workload.distinct})",
-    )
-    calls.set_xticks(range(len(kinds)), kinds)
-    calls.set(
-        title=f"Zipf workload: {results.params.requests} requests, same quota", ylabel="count"
-    )
-    calls.legend()
-
+    figure, ((latencies, upstream), (p50, rate)) = plt.subplots(2, 2, figsize=(13, 9))
+    _plot_latencies(latencies, results)
+    _plot_upstream(upstream, results)
     floor = results.floor
-    services = (
-        ("echo service", floor.echo, "tab:gray"),
-        ("dxlvtservice\ncache hits", floor.ours, colours["ours"]),
+    requesters = results.params.floor_requesters
+    _plot_floor(
+        p50,
+        floor,
+        f"p50 latency (ms), {requesters} requesters",
+        lambda run: run.percentile(50) * 1000,
+        MAX_P50_RATIO,
+        floor.p50_ratio,
     )
-    panels = (
-        (p50, "p50 latency (ms)", lambda run: run.percentile(50) * 1000, floor.p50_ratio),
-        (rate, "throughput (requests / s)", lambda run: run.throughput, floor.throughput_ratio),
+    _plot_floor(
+        rate,
+        floor,
+        f"throughput (requests / s), {requesters} requesters",
+        lambda run: run.throughput,
+        MIN_THROUGHPUT_RATIO,
+        floor.throughput_ratio,
     )
-    for axes, title, figure_of, ratio in panels:
-        for x, (_, runs, colour) in enumerate(services):
-            values = [figure_of(run) for run in runs]
-            median = statistics.median(values)
-            axes.scatter([x] * len(values), values, color=colour, alpha=0.6, s=40)
-            axes.hlines(median, x - 0.25, x + 0.25, color=colour, linewidth=3)
-            axes.annotate(
-                f"{median:.2f}" if median < 100 else f"{median:.0f}",
-                (x + 0.28, median),
-                va="center",
-            )
-        axes.set_xticks([0, 1], [name for name, _, _ in services])
-        axes.set_xlim(-0.6, 1.8)
-        axes.set_ylim(bottom=0)
-        axes.set_title(
-            f"Floor, {results.params.floor_requesters} requesters: {title}\n"
-            f"per run and median; ours / echo = {ratio:.2f}x"
-        )
-        axes.grid(True, axis="y", alpha=0.3)
-
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

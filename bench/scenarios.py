@@ -38,16 +38,18 @@ logger = logging.getLogger("bench")
 
 @dataclass(frozen=True)
 class Params:
-    requests: int = 400
-    distinct: int = 100
+    """The benchmark's knobs (``python -m bench --help`` describes each)."""
+
+    requests: int = 500
+    distinct: int = 150
     clients: int = 8
     latency_ms: int = 150
     quota_per_minute: int = 60
     exponent: float = 1.0
-    burst: int = 40
+    burst: int = 48
     floor_requesters: int = 16
-    floor_requests: int = 50  # per requester and run
-    repetitions: int = 5
+    floor_requests: int = 200  # per requester and run
+    repetitions: int = 7
     warmups: int = 1
     seed: int = 1
 
@@ -83,7 +85,11 @@ class SystemRun:
 
 @dataclass(frozen=True)
 class FloorRun:
-    """Interleaved measured runs of the echo service and of our cache hits."""
+    """Measured runs of the echo service and of our cache hits, in pairs run back to back.
+
+    The ratios are medians of each pair's ratio: load from elsewhere on the
+    machine comes and goes, and then weighs on both runs of a pair alike.
+    """
 
     echo: tuple[LoadResult, ...]
     ours: tuple[LoadResult, ...]
@@ -100,11 +106,13 @@ class FloorRun:
 
     @property
     def p50_ratio(self) -> float:
-        return self.p50(self.ours) / self.p50(self.echo)
+        pairs = zip(self.ours, self.echo, strict=True)
+        return statistics.median(ours.percentile(50) / echo.percentile(50) for ours, echo in pairs)
 
     @property
     def throughput_ratio(self) -> float:
-        return self.throughput(self.ours) / self.throughput(self.echo)
+        pairs = zip(self.ours, self.echo, strict=True)
+        return statistics.median(ours.throughput / echo.throughput for ours, echo in pairs)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -40,9 +41,14 @@ class RegistrationWatch(EventCallback):
             self.record = record
             self.seen.set()
 
-    def wait(self, timeout: float) -> bool:
+    def wait(self, timeout: float, alive: Callable[[], bool] = lambda: True) -> bool:
+        """Wait for the event; give up early once ``alive()`` says the process died."""
+        deadline = time.monotonic() + timeout
         try:
-            return self.seen.wait(timeout)
+            while not self.seen.wait(min(0.5, max(0.0, deadline - time.monotonic()))):
+                if not alive() or time.monotonic() >= deadline:
+                    return self.seen.is_set()
+            return True
         finally:
             self._client.remove_event_callback(REGISTER_EVENT, self)
 
@@ -112,7 +118,7 @@ class ServiceProcess:
         watch = RegistrationWatch(observer, self._ready)
         command = self._command or [sys.executable, "-m", "dxlvtservice"]
         self._process.start([*command, str(self.config_dir)], self._env)
-        if not watch.wait(timeout):
+        if not watch.wait(timeout, lambda: self._process.running):
             code = self.stop()
             raise RuntimeError(
                 f"{self.name} did not register within {timeout:g} s (exit {code}):\n"

@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 import diskcache
 
 STALE_RETENTION = 7 * 86400.0
+MEMORY_ENTRIES = 1024
 logger = logging.getLogger(__name__)
 
 
@@ -101,6 +103,9 @@ class ReportCache:
         self.status = "disabled"
         self.last_error: str | None = None
         self._store: diskcache.Cache | None = None
+        # Decoded recent entries, to spare SQLite, zlib and JSON on every hit.
+        self._memory: OrderedDict[str, CachedReport] = OrderedDict()
+        self._memory_size = min(max_entries, MEMORY_ENTRIES)
         if enabled:
             self._open(directory)
 
@@ -122,11 +127,20 @@ class ReportCache:
         self.last_error = f"{type(error).__name__}: {error}"
         logger.warning("Report cache disabled: %s", self.last_error)
         store, self._store = self._store, None
+        with self._lock:
+            self._memory.clear()
         if store is not None:
             try:
                 store.close()
             except Exception:
                 logger.debug("closing the failed cache failed too", exc_info=True)
+
+    def _remember(self, key: str, entry: CachedReport) -> None:
+        with self._lock:
+            self._memory[key] = entry
+            self._memory.move_to_end(key)
+            if len(self._memory) > self._memory_size:
+                self._memory.popitem(last=False)
 
     def freshness_limit(self, entry: CachedReport, max_age: float | None = None) -> float:
         limit = self.negative_ttl if entry.negative else self.ttl
@@ -150,8 +164,19 @@ class ReportCache:
         return CachedReport(value["report"], value["fetched"], value["negative"])
 
     def get_fresh(self, key: str, max_age: float | None = None) -> CachedReport | None:
-        """A fresh entry counts as a hit; anything else as a miss."""
-        entry = self.get(key)
+        """A fresh entry counts as a hit; anything else as a miss.
+
+        Recent entries are answered from memory; the store is read when memory
+        has nothing fresh, since another process may have stored a newer report.
+        """
+        with self._lock:
+            entry = self._memory.get(key)
+            if entry is not None:
+                self._memory.move_to_end(key)
+        if entry is None or not self.is_fresh(entry, max_age):
+            entry = self.get(key)
+            if entry is not None:
+                self._remember(key, entry)
         fresh = entry is not None and self.is_fresh(entry, max_age)
         with self._lock:
             if fresh:
@@ -170,9 +195,11 @@ class ReportCache:
         if ttl <= 0:
             return
         value = {"report": report, "fetched": self._clock(), "negative": not found}
+        entry = CachedReport(report, value["fetched"], value["negative"])
         try:
             for key in keys:
                 store.set(key, value, expire=ttl + STALE_RETENTION)
+                self._remember(key, entry)
             if len(store) > self.max_entries:
                 self._evict(store)
         except Exception as error:
@@ -190,6 +217,8 @@ class ReportCache:
             ages.append((value["fetched"] if isinstance(value, dict) else 0.0, key))
         for _, key in sorted(ages)[:excess]:
             store.delete(key)
+            with self._lock:
+                self._memory.pop(key, None)
 
     def entries(self) -> int:
         store = self._store
@@ -212,6 +241,8 @@ class ReportCache:
         }
 
     def close(self) -> None:
+        with self._lock:
+            self._memory.clear()
         if self._store is not None:
             self._store.close()
             self._store = None

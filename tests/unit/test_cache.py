@@ -130,3 +130,15 @@ def test_disabled_cache_keeps_nothing(tmp_path):
     cache.put(["k"], FILE)
     assert cache.get("k") is None
     assert cache.stats()["status"] == "disabled"
+
+
+def test_memory_front_defers_to_a_newer_report_from_another_process(tmp_path):
+    now = [0.0]
+    ours = make(tmp_path, now)
+    theirs = make(tmp_path, now)
+    ours.put(["k"], FILE)
+    assert ours.get_fresh("k").report == FILE  # from memory
+    now[0] += 3600
+    newer = {**FILE, "positives": 9}
+    theirs.put(["k"], newer)
+    assert ours.get_fresh("k").report == newer
