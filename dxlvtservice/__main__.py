@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import logging.config
+import os
 import signal
 import sys
 import threading
@@ -20,16 +21,30 @@ from .redaction import protect_logs
 logger = logging.getLogger("dxlvtservice")
 
 
+def client_problems(path: Path) -> None:
+    """Raise ConfigError if dxlclient.config cannot connect anywhere as it stands."""
+    try:
+        client = DxlClientConfig.create_dxl_config_from_file(str(path))
+    except Exception as error:  # dxlclient's own parser: any failure is a config problem
+        raise ConfigError(f"dxlclient.config: {error}") from None
+    for key, file in (
+        ("BrokerCertChain", client.broker_ca_bundle),
+        ("CertFile", client.cert_file),
+        ("PrivateKey", client.private_key),
+    ):
+        if not os.access(file, os.R_OK):
+            raise ConfigError(f"dxlclient.config: [Certs] {key}: cannot read {file}")
+    if not client.brokers:
+        raise ConfigError("dxlclient.config: [Brokers] names no broker")
+
+
 def check_config(config_dir: Path) -> int:
     """Validate both configuration files without connecting anywhere."""
     try:
         settings = load(config_dir)
-        DxlClientConfig.create_dxl_config_from_file(str(config_dir / "dxlclient.config"))
+        client_problems(config_dir / "dxlclient.config")
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
-        return 1
-    except Exception as error:  # dxlclient's own parser: any failure is a config problem
-        print(f"configuration error: dxlclient.config: {error}", file=sys.stderr)
         return 1
     for warning in settings.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -54,6 +69,7 @@ def run(config_dir: Path) -> int:
     setup_logging(config_dir)
     try:
         settings = load(config_dir)
+        client_problems(config_dir / "dxlclient.config")
     except ConfigError as error:
         logger.error("Configuration error: %s", error)
         return 1

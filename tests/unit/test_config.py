@@ -98,6 +98,8 @@ def check(config_dir: Path) -> subprocess.CompletedProcess:
 
 
 def write_dxlclient_config(directory: Path) -> None:
+    for name in ("ca.crt", "c.crt", "c.key"):
+        (directory / name).write_text("PEM")
     (directory / "dxlclient.config").write_text(
         "[Certs]\nBrokerCertChain = ca.crt\nCertFile = c.crt\nPrivateKey = c.key\n"
         "[Brokers]\nb1 = b1;8883;localhost;127.0.0.1\n"
@@ -116,3 +118,12 @@ def test_check_config_command(tmp_path):
     good = check(tmp_path)
     assert good.returncode == 0, good.stderr
     assert "configuration OK" in good.stdout
+
+
+def test_check_config_names_a_missing_certificate(tmp_path):
+    write_dxlclient_config(tmp_path)
+    (tmp_path / "c.key").unlink()
+    (tmp_path / "dxlvtservice.config").write_text(f"[General]\napiKey = {KEY}\n")
+    result = check(tmp_path)
+    assert result.returncode != 0
+    assert "PrivateKey" in result.stderr
