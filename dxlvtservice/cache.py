@@ -10,6 +10,7 @@ failing requests.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -161,7 +162,7 @@ class ReportCache:
             return None
         if not isinstance(value, dict):
             return None
-        return CachedReport(value["report"], value["fetched"], value["negative"])
+        return CachedReport(**value)
 
     def get_fresh(self, key: str, max_age: float | None = None) -> CachedReport | None:
         """A fresh entry counts as a hit; anything else as a miss.
@@ -194,8 +195,8 @@ class ReportCache:
         ttl = self.ttl if found else self.negative_ttl
         if ttl <= 0:
             return
-        value = {"report": report, "fetched": self._clock(), "negative": not found}
-        entry = CachedReport(report, value["fetched"], value["negative"])
+        entry = CachedReport(report, self._clock(), not found)
+        value = dataclasses.asdict(entry)
         try:
             for key in keys:
                 store.set(key, value, expire=ttl + STALE_RETENTION)
