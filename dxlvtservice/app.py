@@ -23,14 +23,16 @@ from dxlclient.message import ErrorResponse, Event, Request, Response
 from dxlclient.service import ServiceRegistrationInfo
 
 from . import SERVICE_TYPE, VERDICT_EVENT_TOPIC, __version__
+from .allowance import AllowanceWatch
 from .cache import ReportCache
 from .classify import Classifier
 from .compat import CompatibleTopics, Policy
 from .config import CONFIG_FILE_NAME, Settings, load
 from .errors import UNAVAILABLE, ServiceError, bad_request
 from .health import RequestCounters, UpstreamStatus
+from .ledger import SharedQuota
 from .lookups import Lookups
-from .quota import Limits, SharedQuota
+from .quota import Limits
 from .scheduler import Scheduler
 from .upstream import VirusTotalClient
 
@@ -83,7 +85,7 @@ class VirusTotalService(Application):
     def _build(self, settings: Settings) -> None:
         limits = (
             Limits(settings.rate_limit_ms / 1000, settings.requests_per_minute,
-                   settings.requests_per_day)
+                   settings.requests_per_day, settings.requests_per_month)
             if settings.rate_limit_requests else Limits()
         )  # fmt: skip
         self.upstream_status = UpstreamStatus(settings.api_version)
@@ -113,7 +115,12 @@ class VirusTotalService(Application):
         )
         self.compat = CompatibleTopics(self.lookups, self.scheduler, policy)
         self.classifier = Classifier(self.lookups, settings, self.publish_verdict)
+        self.allowance = (
+            AllowanceWatch(self.scheduler, self.quota) if settings.discover_quota else None
+        )
         self.scheduler.start()
+        if self.allowance is not None:
+            self.allowance.start()
 
     def on_register_services(self) -> None:
         service = ServiceRegistrationInfo(self._dxl_client, SERVICE_TYPE)
@@ -206,6 +213,7 @@ class VirusTotalService(Application):
     def health(self) -> dict:
         assert self.settings is not None
         quota = self.quota.usage()
+        quota["allowance"] = self.allowance.to_dict() if self.allowance else {"status": "off"}
         return {
             "version": __version__,
             "instance": self.settings.instance_name,
@@ -228,6 +236,8 @@ class VirusTotalService(Application):
             self._closing = True
             while self._in_flight and time.monotonic() < deadline:
                 self._idle.wait(deadline - time.monotonic())
+        if self.allowance is not None:
+            self.allowance.stop()
         self.scheduler.stop(timeout=max(0.5, deadline - time.monotonic()))
         with self._idle:
             self._idle.wait_for(lambda: self._in_flight == 0, timeout=2)
