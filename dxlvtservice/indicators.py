@@ -32,7 +32,10 @@ _HEX = re.compile(r"[0-9a-fA-F]+")
 _DOMAIN = re.compile(r"(?:(?!-)[a-z0-9_-]{1,63}(?<!-)\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59}(?<!-))")
 _MAX_DOMAIN_LENGTH = 253
 _URL_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f]")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21}
+# A scheme ends at the first ":" unless a port number follows (``example.com:8080/``).
+_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:(?!\d)")
+_SCAN_ID = re.compile(r"[0-9a-f]{64}-[0-9]+")
 
 # Names that never resolve on the public Internet: RFC 6761 (localhost),
 # RFC 6762 (local, mDNS), RFC 8375 (home.arpa) and ICANN's private-use "internal".
@@ -119,6 +122,8 @@ def _url_host(host: str, bracketed: bool) -> str:
 
 def _url(raw: str) -> str:
     value = raw.strip()
+    if "://" not in value and not _SCHEME.match(value):
+        value = f"http://{value}"  # VirusTotal takes a URL without a scheme as http
     if len(value) > MAX_URL_LENGTH:
         raise bad_request(f"a URL of {len(value)} characters is over the limit of {MAX_URL_LENGTH}")
     if _URL_FORBIDDEN.search(value):
@@ -132,7 +137,7 @@ def _url(raw: str) -> str:
         raise bad_request(f"{_shown(raw)} is not a valid URL: {err}") from None
     scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
-        raise bad_request(f"{_shown(raw)} is not an http or https URL")
+        raise bad_request(f"{_shown(raw)} is not an http, https or ftp URL")
     userinfo, _, hostport = parts.netloc.rpartition("@")
     if not parts.hostname:
         raise bad_request(f"{_shown(raw)} is not a valid URL: it names no host")
@@ -156,7 +161,8 @@ def normalize(type_: IndicatorType | str, raw: str) -> str:
     """The canonical form of ``raw`` as an indicator of ``type_``.
 
     Hashes lower-case; domains lower-case, IDN to punycode, no trailing dot;
-    IPs as :mod:`ipaddress` writes them (IPv4-mapped IPv6 as IPv4); URLs with
+    IPs as :mod:`ipaddress` writes them (IPv4-mapped IPv6 as IPv4); URLs
+    (http, https or ftp; ``http://`` assumed when there is no scheme) with
     lower-case scheme and host, no default port, ``/`` for an empty path and
     no fragment (the rest kept as given). Raises ``bad_request`` (400) when
     ``raw`` is not a valid indicator of that type.
@@ -167,6 +173,16 @@ def normalize(type_: IndicatorType | str, raw: str) -> str:
 def hash_kind(value: str) -> HashKind:
     """Which digest ``value`` is, by its length; ``bad_request`` if it is none."""
     return _HASH_KINDS[len(_hash(value))]
+
+
+def is_scan_id(value: str) -> bool:
+    """Whether ``value`` is a v2 scan id (``<sha256>-<unix time>``): one analysis, maybe old."""
+    return _SCAN_ID.fullmatch(value.lower()) is not None
+
+
+def is_ipv6(indicator: Indicator) -> bool:
+    """Whether ``indicator`` is an IPv6 address (VirusTotal's v2 API knows IPv4 only)."""
+    return indicator.type is IndicatorType.IP and ":" in indicator.value
 
 
 def url_host(url: str) -> str:
@@ -216,8 +232,8 @@ def is_internal(indicator: Indicator, internal_domains: Sequence[str] = ()) -> b
 def detect_type(raw: str) -> IndicatorType | None:
     """The type ``raw`` is a valid indicator of as a whole, or None.
 
-    For values whose key names no type (``resource``, ``ioc``...): a URL needs
-    a scheme, so a bare ``evil.example`` is a domain and ``1.2.3.4`` an IP.
+    For values whose key names no type (``resource``, ``ioc``...): here a URL
+    needs a scheme, so a bare ``evil.example`` is a domain and ``1.2.3.4`` an IP.
     """
     value = raw.strip()
     if "://" in value:

@@ -13,6 +13,8 @@ from dxlvtservice.indicators import (
     detect_type,
     hash_kind,
     is_internal,
+    is_ipv6,
+    is_scan_id,
     normalize,
     url_host,
     v3_url_id,
@@ -55,6 +57,11 @@ SHA256 = "275A021BBFB6489E54D471899F7DB9D1663FC695EC2FE2A2C4538AABF651FD0F"
         (URL, "http://8.8.8.8", "http://8.8.8.8/"),
         (URL, "  https://example.com/?q=1&r=2  ", "https://example.com/?q=1&r=2"),
         (URL, "http://localhost:8000/x", "http://localhost:8000/x"),
+        (URL, "example.com/path", "http://example.com/path"),
+        (URL, "Example.com:8080/a?b", "http://example.com:8080/a?b"),
+        (URL, "8.8.8.8/x", "http://8.8.8.8/x"),
+        (URL, "FTP://ftp.Example.com:21/pub/f.txt", "ftp://ftp.example.com/pub/f.txt"),
+        (URL, "ftp://ftp.example.com:2121/", "ftp://ftp.example.com:2121/"),
     ],
 )
 def test_normalize(type_, raw, expected):
@@ -93,9 +100,10 @@ def test_normalize(type_, raw, expected):
         (IP, "2001:db8:::1"),
         (IP, "example.com"),
         (URL, ""),
-        (URL, "example.com/path"),
-        (URL, "ftp://example.com/"),
         (URL, "javascript:alert(1)"),
+        (URL, "mailto:someone@example.com"),
+        (URL, "file:///etc/passwd"),
+        (URL, "example/path"),
         (URL, "http://"),
         (URL, "http:///path"),
         (URL, "http://exa mple.com/"),
@@ -131,6 +139,24 @@ def test_hash_kind(value, kind):
 def test_hash_kind_of_a_non_hash_is_a_bad_request():
     with pytest.raises(ServiceError):
         hash_kind("abc")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(f"{SHA256}-1700000000", True), (f"{SHA256.lower()}-1", True), (SHA256, False),
+     (f"{MD5}-1700000000", False), (f"{SHA256}-", False), (f"{SHA256}-1x", False)],
+)  # fmt: skip
+def test_is_scan_id(value, expected):
+    assert is_scan_id(value) is expected
+
+
+@pytest.mark.parametrize(
+    ("indicator", "expected"),
+    [(Indicator(IP, "2606:4700::1111"), True), (Indicator.parse(IP, "::ffff:8.8.8.8"), False),
+     (Indicator(IP, "8.8.8.8"), False), (Indicator(URL, "http://[2606:4700::1111]/"), False)],
+)  # fmt: skip
+def test_is_ipv6(indicator, expected):
+    assert is_ipv6(indicator) is expected
 
 
 def test_indicator_parse_and_equality():
@@ -228,7 +254,8 @@ def test_is_internal(indicator, internal_domains, expected):
         ("", None),
         ("hello", None),
         ("hello world.com", None),
-        ("ftp://example.com/", None),
+        ("ftp://example.com/", URL),
+        ("file:///etc/passwd", None),
         ("1.2.3", None),
         ("a" * 33, None),
         ("12:30:45", None),
