@@ -49,7 +49,15 @@ SHA256 = "275A021BBFB6489E54D471899F7DB9D1663FC695EC2FE2A2C4538AABF651FD0F"
         (URL, "https://example.com:443/a?b=C#frag", "https://example.com/a?b=C"),
         (URL, "http://example.com:80/", "http://example.com/"),
         (URL, "https://example.com:80/", "https://example.com:80/"),
-        (URL, "http://example.com:8080/A/B/../c%20d", "http://example.com:8080/A/B/../c%20d"),
+        (URL, "http://example.com:8080/A/B/../c%20d", "http://example.com:8080/A/c%20d"),
+        # As browsers read them (WHATWG): backslashes end the host, numbers are IPv4.
+        (URL, "http://wiki.example\\@evil.example.com/", "http://wiki.example/@evil.example.com/"),
+        (URL, "https://evil.example.com\\path\\x", "https://evil.example.com/path/x"),
+        (URL, "http://0x7f.1/", "http://127.0.0.1/"),
+        (URL, "http://1.2.3/", "http://1.2.0.3/"),
+        (URL, "http://a%2Eexample.com/", "http://a.example.com/"),
+        (URL, "http://[::ffff:8.8.8.8]/", "http://8.8.8.8/"),
+        (URL, "http://WIKI.Example.COM./x#top", "http://wiki.example.com/x"),
         (URL, "http://bücher.de/Pfad", "http://xn--bcher-kva.de/Pfad"),
         (URL, "http://[2001:DB8::1]:80/x", "http://[2001:db8::1]/x"),
         (URL, "http://[2001:db8::1]:8080", "http://[2001:db8::1]:8080/"),
@@ -112,7 +120,12 @@ def test_normalize(type_, raw, expected):
         (URL, "http://example.com:port/"),
         (URL, "http://[::1/"),
         (URL, "http://intranet/"),
-        (URL, "http://1.2.3/"),
+        (IP, "fe80::1%eth0"),
+        (IP, "2606:4700::1%25?a=b#c"),
+        (IP, "fe80::1%1"),
+        (URL, "http://[fe80::1%25eth0]/"),
+        (URL, "http://[2606:4700::1%25?a=b#c]/"),
+        (URL, "http://exa%20mple.com/"),
         (URL, "http://example.com/" + "a" * MAX_URL_LENGTH),
     ],
 )
@@ -233,10 +246,34 @@ def test_v3_url_id_known_value():
         (Indicator(URL, "https://8.8.8.8/"), (), False),
         (Indicator(URL, "https://example.com/10.0.0.1"), (), False),
         (Indicator(FILE, MD5.lower()), ("corp.example.com",), False),
+        (Indicator(URL, "not a url"), (), True),
     ],
 )
 def test_is_internal(indicator, internal_domains, expected):
     assert is_internal(indicator, internal_domains) is expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("http://wiki.corp.example\\@evil.example.com/", True),  # browsers' host: wiki...
+        ("http://wiki.corp.example:pw@evil.example.com/", True),
+        ("http://pw:wiki.corp.example@evil.example.com/", True),
+        ("http://admin:10.0.0.1@evil.example.com/", True),
+        ("http://admin:localhost@evil.example.com/", True),
+        ("http://a%40b:pw@evil.example.com/", True),  # userinfo that reads as another host
+        ("http://a%2Fb@evil.example.com/", True),
+        ("http://0x7f.1/", True),
+        ("http://[::ffff:10.0.0.1]/", True),
+        ("http://WIKI.Corp.Example./x", True),
+        ("example.com/", False),
+        ("http://admin:secret@evil.example.com/", False),
+        ("https://evil.example.com/wiki.corp.example", False),
+        ("https://evil.example.com/?next=http://wiki.corp.example/", False),
+    ],
+)
+def test_every_host_like_part_of_a_url_is_judged(raw, expected):
+    assert is_internal(Indicator.parse(URL, raw), ["corp.example"]) is expected
 
 
 @pytest.mark.parametrize(
