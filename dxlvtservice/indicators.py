@@ -34,8 +34,9 @@ _DOMAIN = re.compile(r"(?:(?!-)[a-z0-9_-]{1,63}(?<!-)\.)+(?:[a-z]{2,63}|xn--[a-z
 _MAX_DOMAIN_LENGTH = 253
 _URL_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f]")
 _SCHEMES = ("http", "https", "ftp")
-# "[...%25eth0]": WHATWG refuses zone ids, but say why rather than "not a valid URL".
+# Userinfo holding URL delimiters once decoded could be read as another host.
 _AMBIGUOUS_USERINFO = re.compile(r"[@:/\\?#\[\]]")
+# "[...%25eth0]": WHATWG refuses zone ids, but say why rather than "not a valid URL".
 _ZONE_ID = re.compile(r"\[[^\]]*%")
 # A scheme ends at the first ":" unless a port number follows (``example.com:8080/``).
 _SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:(?!\d)")
@@ -100,10 +101,14 @@ def _domain(raw: str) -> str:
     raise bad_request(f"{_shown(raw)} is not a valid domain name with a top-level domain")
 
 
+def _zone_id(raw: str) -> ServiceError:
+    return bad_request(f"{_shown(raw)} is not accepted: IPv6 zone ids name a local interface")
+
+
 def _address(raw: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     value = raw.strip()
     if "%" in value:  # ipaddress takes anything after "%" as a zone id
-        raise bad_request(f"{_shown(raw)} is not accepted: IPv6 zone ids name a local interface")
+        raise _zone_id(raw)
     try:
         address = ipaddress.ip_address(value)
     except ValueError:
@@ -118,11 +123,6 @@ def _ip(raw: str) -> str:
     return str(_address(raw))
 
 
-def _parse_url(value: str) -> URL:
-    """``value`` read as a browser reads it (WHATWG), or ``ValueError``."""
-    return URL(value)
-
-
 def _url(raw: str) -> str:
     value = raw.strip()
     if "://" not in value and not _SCHEME.match(value):
@@ -134,9 +134,9 @@ def _url(raw: str) -> str:
             f"{_shown(raw)} is not a valid URL: it holds a space or control character"
         )
     if _ZONE_ID.search(value):
-        raise bad_request(f"{_shown(raw)} is not accepted: IPv6 zone ids name a local interface")
+        raise _zone_id(raw)
     try:
-        parsed = _parse_url(value)
+        parsed = URL(value)  # read as a browser reads it (WHATWG)
     except ValueError:
         raise bad_request(f"{_shown(raw)} is not a valid URL") from None
     if parsed.protocol.removesuffix(":") not in _SCHEMES:
@@ -195,7 +195,7 @@ def is_ipv6(indicator: Indicator) -> bool:
 def url_host(url: str) -> str:
     """The host of a URL as a browser reads it, as an indicator value (IPv6 without brackets)."""
     try:
-        host = _parse_url(url).hostname
+        host = URL(url).hostname
     except ValueError:
         return ""
     return host.removeprefix("[").removesuffix("]")
@@ -239,10 +239,10 @@ def _is_internal_url(url: str, internal_domains: Sequence[str]) -> bool:
 
     Userinfo is where a name hides from a careless reader
     (``http://wiki.corp.example:pw@evil.example/``); userinfo holding URL
-    delimiters once decoded could be read as another host, so it counts as internal.
+    delimiters once decoded is ambiguous, so it counts as internal.
     """
     try:
-        parsed = _parse_url(url)
+        parsed = URL(url)
     except ValueError:
         return True  # what cannot be read cannot be judged: never sent
     userinfo = [unquote(part) for part in (parsed.username, parsed.password) if part]
