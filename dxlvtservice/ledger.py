@@ -21,7 +21,7 @@ from typing import TypeVar
 import diskcache
 
 from . import quota
-from .quota import HeldBack, Ledger, Limits
+from .quota import Ledger, Limits
 
 _LEDGER_KEY = "ledger"
 _ALLOWANCE_KEY = "allowance"
@@ -177,11 +177,6 @@ class SharedQuota:
         """When calls of these units could start, in order, as things stand."""
         return self._transact(
             lambda ledger, limits, now: (None, quota.project(ledger, limits, now, calls))
-        )
-
-    def held_back(self) -> HeldBack | None:
-        return self._transact(
-            lambda ledger, limits, now: (None, quota.held_back(ledger, limits, now))
         )
 
     def adopt(self, allowance: Allowance) -> None:

@@ -264,6 +264,15 @@ class HeldBack:
         return f"{self.reason}; {max(1, round(self.until - now))} s to wait"
 
 
+def late_reason(limits: Limits, now: float, start: float) -> str:
+    """Why a call projected to start at ``start`` waits that long."""
+    if limits.per_month is not None and start >= next_month(now):
+        return "the monthly quota is spent until the UTC month turns"
+    if limits.per_day is not None and start >= next_midnight(now):
+        return "the daily quota is spent until 00:00 UTC"
+    return "no quota unit is free in time"
+
+
 def held_back(ledger: Ledger, limits: Limits, now: float) -> HeldBack | None:
     """The reason one unit cannot go now (the most lasting first), or None."""
     ledger = ledger.at(now)

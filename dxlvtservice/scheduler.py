@@ -24,6 +24,7 @@ from typing import Any
 
 from .errors import BAD_GATEWAY, GATEWAY_TIMEOUT, TOO_MANY_REQUESTS, UNAVAILABLE, ServiceError
 from .ledger import Grant, SharedQuota
+from .quota import late_reason
 from .upstream import BATCHABLE, Call, UpstreamError, match_answers
 
 # How long a batchable call waits for company when the key is rate limited.
@@ -246,7 +247,6 @@ class Scheduler:
         calls = plan_calls(self._queue, self._batch_limit())
         units = [sum(self._queue[i].call.units for i in group) for group in calls]
         slots = self._quota.projection(units)
-        reason: str | None = None
         for slot, group in zip(slots, calls, strict=True):
             for index in group:
                 job = self._queue[index]
@@ -260,9 +260,7 @@ class Scheduler:
                 elif job.last_error is not None and job.not_before >= slot:
                     failures.append((late, job.last_error))
                 else:
-                    if reason is None:
-                        held = self._quota.held_back()
-                        reason = held.reason if held else "no quota unit is free in time"
+                    reason = late_reason(self._quota.limits, now, start)
                     failures.append((late, _quota_error(reason, start - now)))
         for job in [job for job in self._queue if not job.waiters]:
             self._queue.remove(job)
@@ -308,6 +306,9 @@ class Scheduler:
     def _deliver(self, call: Call, jobs: list[_Job], answers: list[Any]) -> None:
         """Hand each job the answers that echo its resources; ask again for what
         VirusTotal left out; 502 for a job whose answers cannot be told apart."""
+        if not call.resources:  # a call about the key itself: one answer, one job
+            self._finish(jobs, None, [answers])
+            return
         matched = match_answers(call.resources, answers)
         if matched.missing and len(answers) < self._batch_size:
             logger.warning(

@@ -130,6 +130,7 @@ def test_the_keys_real_allowance_is_read_and_its_used_units_taken(dxl, start_ser
                                  "maxQueueWaitSec": 5}})  # fmt: skip
     health = _wait_for_allowance(dxl)
     quota = health["quota"]
+    assert quota["allowance"]["status"] == "ok", quota["allowance"]
     assert quota["allowance"]["found"]["per_day"] == 50
     assert quota["per_day"]["limit"] == 50
     left = quota["per_day"]["left"]
