@@ -238,6 +238,7 @@ class VirusTotalService(Application):
                 self._idle.wait(deadline - time.monotonic())
         if self.allowance is not None:
             self.allowance.stop()
+        self.client.abort()  # the grace is over: what is still upstream ends now (504)
         self.scheduler.stop(timeout=max(0.5, deadline - time.monotonic()))
         with self._idle:
             self._idle.wait_for(lambda: self._in_flight == 0, timeout=2)

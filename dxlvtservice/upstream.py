@@ -18,6 +18,7 @@ import requests
 from . import __version__
 from .errors import BAD_GATEWAY, FORBIDDEN, GATEWAY_TIMEOUT, UNAUTHORIZED, ServiceError
 from .indicators import v3_url_id
+from .transport import Deadlines, WatchedAdapter
 
 # v2 endpoints: name -> (HTTP method, parameter carrying the resources, separator).
 V2_ENDPOINTS: dict[str, tuple[str, str, str]] = {
@@ -83,6 +84,20 @@ def quota_refused(retry_after: float | None) -> UpstreamError:
     )
 
 
+def _connection_error(error: requests.RequestException, timeout: float) -> UpstreamError:
+    """What a failed HTTP call becomes: connection trouble (a connect time-out
+    included) is retried; a read time-out is not."""
+    if isinstance(error, requests.Timeout) and not isinstance(error, requests.ConnectTimeout):
+        return UpstreamError(
+            GATEWAY_TIMEOUT, f"VirusTotal did not answer within {timeout:g} seconds"
+        )
+    if isinstance(error, requests.ConnectTimeout):
+        message = f"VirusTotal could not be reached within {timeout:g} seconds"
+        return UpstreamError(GATEWAY_TIMEOUT, message, retry="transient")
+    message = f"VirusTotal could not be reached ({type(error).__name__})"
+    return UpstreamError(BAD_GATEWAY, message, retry="transient")
+
+
 def _retry_after_header(response: requests.Response) -> float | None:
     try:
         return max(0.0, float(response.headers["Retry-After"]))
@@ -111,8 +126,16 @@ class VirusTotalClient:
         self._timeout = timeout
         self._session = session or requests.Session()
         self._session.headers["User-Agent"] = f"dxlvtservice/{__version__}"
+        self._deadlines = Deadlines()
+        for prefix in ("http://", "https://"):
+            self._session.mount(prefix, WatchedAdapter())
+
+    def abort(self) -> None:
+        """End every call in progress now (shutdown): each fails with 504."""
+        self._deadlines.abort_all()
 
     def close(self) -> None:
+        self.abort()
         self._session.close()
 
     def execute(self, call: Call) -> list[Any]:
@@ -130,24 +153,17 @@ class VirusTotalClient:
         raise ValueError(f"unknown endpoint {call.endpoint}")
 
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        try:
-            return self._session.request(method, url, timeout=self._timeout, **kwargs)
-        except requests.ConnectTimeout:
-            raise UpstreamError(
-                GATEWAY_TIMEOUT,
-                f"VirusTotal could not be reached within {self._timeout:g} seconds",
-                retry="transient",
-            ) from None
-        except requests.Timeout:
-            raise UpstreamError(
-                GATEWAY_TIMEOUT, f"VirusTotal did not answer within {self._timeout:g} seconds"
-            ) from None
-        except requests.RequestException as error:
-            raise UpstreamError(
-                BAD_GATEWAY,
-                f"VirusTotal could not be reached ({type(error).__name__})",
-                retry="transient",
-            ) from None
+        """One HTTP call, ended by ``timeout`` in all (connect, headers and body)."""
+        with self._deadlines.bound(self._timeout) as watch:
+            try:
+                return self._session.request(method, url, timeout=self._timeout, **kwargs)
+            except requests.RequestException as error:
+                if watch.cut_off and not isinstance(error, requests.ConnectTimeout):
+                    raise UpstreamError(
+                        GATEWAY_TIMEOUT,
+                        f"VirusTotal did not answer within {self._timeout:g} seconds",
+                    ) from None
+                raise _connection_error(error, self._timeout) from None
 
     def _execute_v2(self, call: Call) -> list[Any]:
         method, parameter, separator = V2_ENDPOINTS[call.endpoint]
