@@ -16,9 +16,9 @@ from typing import Any
 import requests
 
 from . import __version__
+from .deadlines import Deadlines, WatchedAdapter
 from .errors import BAD_GATEWAY, FORBIDDEN, GATEWAY_TIMEOUT, UNAUTHORIZED, ServiceError
 from .indicators import v3_url_id
-from .transport import Deadlines, WatchedAdapter
 
 # v2 endpoints: name -> (HTTP method, parameter carrying the resources, separator).
 V2_ENDPOINTS: dict[str, tuple[str, str, str]] = {
