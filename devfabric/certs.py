@@ -90,7 +90,11 @@ class Pki:
         """Sign a new certificate for client ``name``; write ``name.crt`` and ``name.key``."""
         if not name or Path(name).name != name:
             raise ValueError(f"client name must be a plain file name, not {name!r}")
-        leaf = self._load_ca(_CLIENT_CA).issue_cert(common_name=name, key_type=trustme.KeyType.RSA)
+        # cryptography 51 refuses a certificate without a subjectAltName; an e-mail
+        # identity takes any file-safe name (a DNS one would need IDNA rules)
+        leaf = self._load_ca(_CLIENT_CA).issue_cert(
+            f"{name}@clients.dxl.invalid", common_name=name, key_type=trustme.KeyType.RSA
+        )
         cert, key = Path(directory) / f"{name}.crt", Path(directory) / f"{name}.key"
         write_private(key, leaf.private_key_pem.bytes())
         write_private(cert, leaf.cert_chain_pems[0].bytes())

@@ -80,22 +80,29 @@ class _Handler(BaseHTTPRequestHandler):
         return params
 
     def _serve(self, call: Call) -> None:
+        """Answer ``call``; it is counted as ended before its answer goes out, so a
+        client holding the answer reads counters that include it."""
         state = self.server.state
         state.begin(call.endpoint, call.resources)
-        status = None
         try:
             state.pause()
             fault = state.take_fault()
             reply = self._gate(call, fault)
-            if reply is None:
-                self._drop(reset=fault == "reset")
-            elif fault == "dribble":
-                status = reply.status if self._dribble(reply) else None
-            else:
-                self._send(reply)
-                status = reply.status
-        finally:
-            state.end(status)
+        except BaseException:
+            state.end(None)
+            raise
+        if reply is None:
+            state.end(None)
+            self._drop(reset=fault == "reset")
+        elif fault == "dribble":
+            delivered = False
+            try:
+                delivered = self._dribble(reply)
+            finally:
+                state.end(reply.status if delivered else None)
+        else:
+            state.end(reply.status)
+            self._send(reply)
 
     def _gate(self, call: Call, fault: str | None) -> Reply | None:
         """The answer, or None for none at all (a hang or a reset)."""

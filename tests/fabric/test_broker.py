@@ -97,7 +97,9 @@ def test_tls_without_client_certificate_is_refused(broker):
 
 
 def test_client_certificate_of_another_ca_is_refused(broker, tmp_path):
-    stranger = trustme.CA(key_type=trustme.KeyType.RSA).issue_cert(common_name="stranger")
+    stranger = trustme.CA(key_type=trustme.KeyType.RSA).issue_cert(
+        "stranger@clients.dxl.invalid", common_name="stranger"
+    )
     cert, key = tmp_path / "stranger.crt", tmp_path / "stranger.key"
     stranger.cert_chain_pems[0].write_to_path(cert)
     stranger.private_key_pem.write_to_path(key)
