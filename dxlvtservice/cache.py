@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import diskcache
+
+from .storage import open_private_cache
 
 STALE_RETENTION = 7 * 86400.0
 MEMORY_ENTRIES = 1024
@@ -112,11 +113,7 @@ class ReportCache:
 
     def _open(self, directory: Path) -> None:
         try:
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.chmod(directory, 0o700)
-            self._store = diskcache.Cache(
-                str(directory / "reports"), disk=diskcache.JSONDisk, timeout=5
-            )
+            self._store = open_private_cache(directory / "reports", timeout=5)
             len(self._store)  # touch the database now: corruption shows here, not later
             self.status = "ok"
         except Exception as error:
