@@ -27,9 +27,10 @@ from .cache import ReportCache
 from .classify import Classifier
 from .compat import CompatibleTopics, Policy
 from .config import CONFIG_FILE_NAME, Settings, load
-from .errors import UNAVAILABLE, ServiceError, bad_request
+from .errors import UNAVAILABLE, ServiceError
 from .health import RequestCounters, UpstreamStatus
 from .lookups import Lookups
+from .payloads import FIELD_TYPES, check_fields, decode_object
 from .quota import Limits, SharedQuota
 from .scheduler import Scheduler
 from .upstream import VirusTotalClient
@@ -137,20 +138,10 @@ class VirusTotalService(Application):
 
     # -- requests -----------------------------------------------------------
 
-    def _decode(self, request: Request) -> dict:
+    def _decode(self, request: Request, topic: str) -> dict:
         assert self.settings is not None
-        payload = request.payload or b""
-        if len(payload) > self.settings.max_payload_bytes:
-            raise bad_request(
-                f"the payload of {len(payload)} bytes is over the limit of "
-                f"{self.settings.max_payload_bytes}"
-            )
-        try:
-            document = json.loads(payload.decode("utf-8").rstrip("\0"))
-        except (UnicodeDecodeError, ValueError):
-            raise bad_request("the payload is not JSON") from None
-        if not isinstance(document, dict):
-            raise bad_request("the payload must be a JSON object")
+        document = decode_object(request.payload or b"", max_bytes=self.settings.max_payload_bytes)
+        check_fields(document, FIELD_TYPES.get(topic.removeprefix(SERVICE_TYPE), {}))
         return document
 
     def dispatch(self, request: Request, topic: str, handler: Handler, *, raw: bool) -> None:
@@ -162,7 +153,7 @@ class VirusTotalService(Application):
                 return
             self._in_flight += 1
         try:
-            future = handler(request.payload if raw else self._decode(request))
+            future = handler(request.payload if raw else self._decode(request, topic))
         except Exception as error:  # validation failed, or a bug: still one answer
             future = Future()
             future.set_exception(error)
