@@ -33,6 +33,7 @@ from .lookups import Lookups
 from .payloads import FIELD_TYPES, check_fields, decode_object
 from .quota import Limits, SharedQuota
 from .scheduler import Scheduler
+from .transport import accept_large_requests
 from .upstream import VirusTotalClient
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,10 @@ class VirusTotalService(Application):
         self.compat = CompatibleTopics(self.lookups, self.scheduler, policy)
         self.classifier = Classifier(self.lookups, settings, self.publish_verdict)
         self.scheduler.start()
+
+    def on_register_event_handlers(self) -> None:
+        """Called once connected, before any subscription: see every request that arrives."""
+        accept_large_requests(self._dxl_client)
 
     def on_register_services(self) -> None:
         service = ServiceRegistrationInfo(self._dxl_client, SERVICE_TYPE)
