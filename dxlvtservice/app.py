@@ -32,6 +32,7 @@ from .health import RequestCounters, UpstreamStatus
 from .lookups import Lookups
 from .payloads import FIELD_TYPES, check_fields, decode_object
 from .quota import Limits, SharedQuota
+from .sandbox import EXPRESSIONS
 from .scheduler import Scheduler
 from .transport import accept_large_requests
 from .upstream import VirusTotalClient
@@ -120,6 +121,7 @@ class VirusTotalService(Application):
     def on_register_event_handlers(self) -> None:
         """Called once connected, before any subscription: see every request that arrives."""
         accept_large_requests(self._dxl_client)
+        EXPRESSIONS.start()
 
     def on_register_services(self) -> None:
         service = ServiceRegistrationInfo(self._dxl_client, SERVICE_TYPE)

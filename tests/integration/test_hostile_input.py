@@ -6,6 +6,8 @@ development fabric.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from dxlclient.message import ErrorResponse
 
@@ -66,4 +68,35 @@ def test_a_message_over_the_client_librarys_limit_is_answered_400(
     finally:
         sender.destroy()
     assert f"{len(payload)} bytes is over the limit of {1 << 20}" in reason
+    alive(dxl)
+
+
+HOSTILE_EXPRESSIONS = ['$pad("x", 1000000000, "y")', "$sum([1..10000000])",
+                       "$distinct([1..1000000])"]  # fmt: skip
+
+
+def test_hostile_jsonata_is_refused_while_others_are_answered(dxl, service):
+    """Three expensive built-ins at once: each a 400; health and a plain lookup still answered."""
+    answers: dict[str, object] = {}
+
+    def send(name: str, suffix: str, payload) -> None:
+        answers[name] = request(dxl, suffix, payload)
+
+    threads = [
+        threading.Thread(target=send, args=(expression, "/classify",
+                                            {"search_within": {"a": 1}, "expression": expression}))
+        for expression in HOSTILE_EXPRESSIONS
+    ]  # fmt: skip
+    threads.append(threading.Thread(target=send, args=("health", "/health", {})))
+    threads.append(threading.Thread(
+        target=send, args=("plain", "/classify", {"search_within": {"ioc": {"domain": "a.example"}},
+                                                   "expression": "ioc"})))  # fmt: skip
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for expression in HOSTILE_EXPRESSIONS:
+        assert "budget" in refused(answers[expression])
+    assert answer(answers["health"])["version"]
+    assert [r["indicator"] for r in answer(answers["plain"])["results"]] == ["a.example"]
     alive(dxl)
