@@ -28,6 +28,7 @@ setup(
         "requests>=2.28,<3",
         "diskcache>=5.6,<6",
         "idna>=3.4,<4",
+        "ada-url>=4,<5",
         "ioc-finder>=7.3,<10",
         "jsonata-python>=0.6,<1",
     ],

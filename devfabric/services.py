@@ -99,6 +99,8 @@ class ServiceProcess:
             "General": {"instanceName": self.name, "apiKey": self.fabric.api_key},
             "VirusTotal": {"baseUrl": self.fabric.simulator_url},
             "Cache": {"cacheDirectory": self.directory / "cache"},
+            # Tests count upstream calls; those about the key's allowance turn this on.
+            "RateLimit": {"discoverQuota": "no"},
         }
         for section, values in self._settings.items():
             sections.setdefault(section, {}).update(values)

@@ -23,15 +23,17 @@ from dxlclient.message import ErrorResponse, Event, Request, Response
 from dxlclient.service import ServiceRegistrationInfo
 
 from . import SERVICE_TYPE, VERDICT_EVENT_TOPIC, __version__
+from .allowance import AllowanceWatch
 from .cache import ReportCache
 from .classify import Classifier
 from .compat import CompatibleTopics, Policy
 from .config import CONFIG_FILE_NAME, Settings, load
 from .errors import UNAVAILABLE, ServiceError
 from .health import RequestCounters, UpstreamStatus
+from .ledger import SharedQuota
 from .lookups import Lookups
 from .payloads import FIELD_TYPES, check_fields, decode_object
-from .quota import Limits, SharedQuota
+from .quota import Limits
 from .sandbox import EXPRESSIONS
 from .scheduler import Scheduler
 from .transport import accept_large_requests
@@ -86,7 +88,7 @@ class VirusTotalService(Application):
     def _build(self, settings: Settings) -> None:
         limits = (
             Limits(settings.rate_limit_ms / 1000, settings.requests_per_minute,
-                   settings.requests_per_day)
+                   settings.requests_per_day, settings.requests_per_month)
             if settings.rate_limit_requests else Limits()
         )  # fmt: skip
         self.upstream_status = UpstreamStatus(settings.api_version)
@@ -116,7 +118,12 @@ class VirusTotalService(Application):
         )
         self.compat = CompatibleTopics(self.lookups, self.scheduler, policy)
         self.classifier = Classifier(self.lookups, settings, self.publish_verdict)
+        self.allowance = (
+            AllowanceWatch(self.scheduler, self.quota) if settings.discover_quota else None
+        )
         self.scheduler.start()
+        if self.allowance is not None:
+            self.allowance.start()
 
     def on_register_event_handlers(self) -> None:
         """Called once connected, before any subscription: see every request that arrives."""
@@ -204,6 +211,7 @@ class VirusTotalService(Application):
     def health(self) -> dict:
         assert self.settings is not None
         quota = self.quota.usage()
+        quota["allowance"] = self.allowance.to_dict() if self.allowance else {"status": "off"}
         return {
             "version": __version__,
             "instance": self.settings.instance_name,
@@ -226,10 +234,14 @@ class VirusTotalService(Application):
             self._closing = True
             while self._in_flight and time.monotonic() < deadline:
                 self._idle.wait(deadline - time.monotonic())
+        if self.allowance is not None:
+            self.allowance.stop()
+        self.client.abort()  # the grace is over: what is still upstream ends now (504)
         self.scheduler.stop(timeout=max(0.5, deadline - time.monotonic()))
         with self._idle:
             self._idle.wait_for(lambda: self._in_flight == 0, timeout=2)
         self.destroy()
+        EXPRESSIONS.close()
         self.cache.close()
         self.quota.close()
         self.client.close()

@@ -22,6 +22,7 @@ from typing import Any
 
 import diskcache
 
+from .indicators import is_scan_id
 from .storage import open_private_cache
 
 STALE_RETENTION = 7 * 86400.0
@@ -48,9 +49,13 @@ def lookup_key(api: int, type_: str, value: str, variant: str = "") -> str:
 
 
 def report_keys(api: int, type_: str, value: str, report: Any, variant: str = "") -> list[str]:
-    """Every key a report is filed under: a file report under md5, sha1 and sha256."""
+    """Every key a report is filed under: a file report under md5, sha1 and sha256.
+
+    A report fetched by scan id is filed under that scan id only: it may be an
+    old analysis, which must not stand in for the file's current report.
+    """
     keys = [lookup_key(api, type_, value, variant)]
-    if type_ == "file" and isinstance(report, dict):
+    if type_ == "file" and isinstance(report, dict) and not is_scan_id(value):
         fields = report.get("data", {}).get("attributes", {}) if api == 3 else report
         if isinstance(fields, dict):
             for name in ("md5", "sha1", "sha256"):

@@ -8,18 +8,16 @@ while scans and rescans go straight to the scheduler and are never cached.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
 from .errors import FORBIDDEN, ServiceError, bad_request
-from .indicators import Indicator, IndicatorType, is_internal, normalize
+from .indicators import Indicator, IndicatorType, is_internal, is_ipv6, is_scan_id, normalize
 from .lookups import Lookups, Outcome, gather
 from .scheduler import Scheduler
 from .upstream import Call, split_batches
 
-_SCAN_ID = re.compile(r"^[0-9a-f]{64}-[0-9]+$")
 _TRUE_WORDS = {"1", "true", "yes", "on"}
 RESCAN_OPTIONS = ("date", "period", "repeat", "notify_url", "notify_changes_only")
 
@@ -87,7 +85,7 @@ class CompatibleTopics:
 
     def _indicator(self, type_: IndicatorType, raw: str, *, scan_ids: bool = False) -> Indicator:
         """Normalise one resource; a scan id stands for itself."""
-        if scan_ids and _SCAN_ID.match(raw.lower()):
+        if scan_ids and is_scan_id(raw):
             return Indicator(type_, raw.lower())
         indicator = Indicator(type_, normalize(type_, raw))
         if is_internal(indicator, self._policy.internal_domains):
@@ -142,7 +140,14 @@ class CompatibleTopics:
         return self._reports(IndicatorType.URL, resources, tuple(options), scan_ids=True)
 
     def ip_report(self, payload: dict) -> Future:
-        return self._reports(IndicatorType.IP, [str(_field(payload, "ip")).strip()])
+        raw = str(_field(payload, "ip")).strip()
+        address = Indicator.parse(IndicatorType.IP, raw)
+        if is_ipv6(address):
+            raise bad_request(
+                f"{address.value} is an IPv6 address: VirusTotal's v2 ip-address/report "
+                "knows IPv4 only (classify looks IPv6 addresses up through v3)"
+            )
+        return self._reports(IndicatorType.IP, [raw])
 
     def domain_report(self, payload: dict) -> Future:
         return self._reports(IndicatorType.DOMAIN, [str(_field(payload, "domain")).strip()])

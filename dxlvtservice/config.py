@@ -51,6 +51,8 @@ class Settings:
     rate_limit_ms: int = 15000
     requests_per_minute: int | None = 4
     requests_per_day: int | None = 500
+    requests_per_month: int | None = None
+    discover_quota: bool = True
     batch_size: int = 4
     max_queue_wait: float = 60.0
     cache_enabled: bool = True
@@ -219,6 +221,9 @@ def parse(
         )
     per_minute = number("RateLimit", "requestsPerMinute", 4, minimum=1, off_words=("unlimited",))
     per_day = number("RateLimit", "requestsPerDay", 500, minimum=1, off_words=("unlimited",))
+    per_month = number(
+        "RateLimit", "requestsPerMonth", None, minimum=1, off_words=("unlimited",)
+    )
     api_version = number("VirusTotal", "apiVersion", 3, minimum=2, maximum=3)
     cache_dir = reader.raw("Cache", "cacheDirectory")
     return Settings(
@@ -232,6 +237,8 @@ def parse(
         rate_limit_ms=number("RateLimit", "rateLimitMs", 15000, maximum=86_400_000),
         requests_per_minute=per_minute,
         requests_per_day=per_day,
+        requests_per_month=per_month,
+        discover_quota=reader.flag("RateLimit", "discoverQuota", True),
         batch_size=number("RateLimit", "batchSize", 4, minimum=1, maximum=25),
         max_queue_wait=number("RateLimit", "maxQueueWaitSec", 60, minimum=1, maximum=3600),
         cache_enabled=reader.flag("Cache", "cacheApiResponses", True),

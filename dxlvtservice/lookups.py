@@ -5,6 +5,11 @@ This is the only road to VirusTotal reports, for the compatible topics and for
 done on a cache hit (so a DXL callback thread answers at once), done later by
 the scheduler otherwise. When upstream cannot deliver, a stale cached report
 is preferred to an error.
+
+A lookup that submits (v2 ``url/report`` with ``scan=1``) always goes
+upstream and never falls back on the cache: it asks VirusTotal to act. What it
+brings back is filed like any answer, so a found report (VirusTotal's current
+one) is cached, while a "queued for analysis" answer never is.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any
 
 from .cache import ReportCache, lookup_key, report_keys
 from .errors import ServiceError
-from .indicators import Indicator
+from .indicators import Indicator, is_ipv6
 from .scheduler import Scheduler
 from .upstream import Call
 
@@ -30,6 +35,8 @@ ENDPOINTS = {
 }  # fmt: skip
 # Options that change the report's content, and so belong in its cache key.
 CONTENT_OPTIONS = frozenset({"allinfo"})
+# Options that ask VirusTotal to act, so the lookup can never be a cache hit.
+SUBMIT_OPTIONS = frozenset({"scan"})
 
 logger = logging.getLogger(__name__)
 
@@ -96,11 +103,18 @@ class Lookups:
         options: tuple[tuple[str, str], ...] = (),
         max_age: float | None = None,
     ) -> Future:
-        """A future :class:`Outcome` for ``indicator``'s report from API ``api``."""
+        """A future :class:`Outcome` for ``indicator``'s report from API ``api``.
+
+        VirusTotal's v2 API knows IPv4 addresses only: an IPv6 address is
+        always looked up through v3.
+        """
+        if is_ipv6(indicator):
+            api = 3
         kind, value = indicator.type.value, indicator.value
         variant = "&".join(f"{k}={v}" for k, v in options if k in CONTENT_OPTIONS)
         key = lookup_key(api, kind, value, variant)
-        hit = self.cache.get_fresh(key, max_age)
+        submits = any(name in SUBMIT_OPTIONS for name, _ in options)
+        hit = None if submits else self.cache.get_fresh(key, max_age)
         if hit is not None:
             return _done(Outcome(hit.report, cached=True, fetched=hit.fetched))
         call = Call(ENDPOINTS[api][kind], (value,), options)
@@ -109,12 +123,11 @@ class Lookups:
         def settle(upstream: Future) -> None:
             try:
                 report = upstream.result()[0]
-            except ServiceError as error:
-                outcome.set_result(self._fallback(key, error))
-                return
-            except Exception:  # a bug must still answer the request
-                logger.exception("Lookup of %s failed", key)
-                outcome.set_result(self._fallback(key, ServiceError(502, "the lookup failed")))
+            except Exception as error:
+                if not isinstance(error, ServiceError):  # a bug must still answer the request
+                    logger.exception("Lookup of %s failed", key)
+                    error = ServiceError(502, "the lookup failed")
+                outcome.set_result(Outcome(error=error) if submits else self._fallback(key, error))
                 return
             self.cache.put(report_keys(api, kind, value, report, variant), report)
             outcome.set_result(Outcome(report, fetched=self._clock()))

@@ -1,188 +1,326 @@
-"""The API key's quota, shared by every service process on the host.
+"""The quota rule: how many VirusTotal units may go now, and when later calls may start.
 
-:func:`next_slots` is the pure rule: given the times of past calls and the
-limits, when may the next calls go? :class:`SharedQuota` keeps the call
-history in a diskcache ``Cache`` under the cache directory and updates it in
-a ``transact()`` block, so processes sharing ``cacheDirectory`` share one
-ledger. If that storage fails, the ledger falls back to this process's memory
-(shown in health) rather than stopping the service.
+VirusTotal counts quota *units*, not HTTP calls: a v2 report or scan call
+carrying N resources costs N units, any other call one (docs/quota.md). Its
+windows are a sliding minute, the UTC day (reset at 00:00 UTC) and the UTC
+calendar month. Everything here is pure: a :class:`Ledger` value in, a new
+value or a projection out, with the time passed in, so the rule is
+table-tested across midnight and month turns without waiting for them.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TypeVar
-
-import diskcache
+import calendar
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 MINUTE = 60.0
-DAY = 86400.0
-_LEDGER_KEY = "calls"
-_BLOCK_KEY = "blocked_until"
+# Consecutive VirusTotal refusals after which the day counts as spent: a key
+# that VirusTotal keeps refusing is not probed again before 00:00 UTC.
+MAX_REFUSALS = 5
+DEFAULT_REFUSAL_BLOCK = 60.0
 
-logger = logging.getLogger(__name__)
-T = TypeVar("T")
+
+def day_of(now: float) -> str:
+    """The UTC day ``now`` falls in, as ``YYYY-MM-DD``."""
+    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
+
+
+def month_of(now: float) -> str:
+    """The UTC calendar month ``now`` falls in, as ``YYYY-MM``."""
+    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m")
+
+
+def next_midnight(now: float) -> float:
+    """The next 00:00 UTC after ``now``."""
+    moment = datetime.fromtimestamp(now, UTC)
+    start = calendar.timegm((moment.year, moment.month, moment.day, 0, 0, 0))
+    return float(start + 86400)
+
+
+def next_month(now: float) -> float:
+    """The first instant (00:00 UTC on the 1st) of the month after ``now``'s."""
+    moment = datetime.fromtimestamp(now, UTC)
+    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
+    return float(calendar.timegm((year, month, 1, 0, 0, 0)))
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What the key allows: a minimum gap and per-minute / per-day counts (None = no limit)."""
+    """What the key allows (None = no limit); ``unit_gap`` is seconds per unit."""
 
-    min_gap: float = 0.0
+    unit_gap: float = 0.0
     per_minute: int | None = None
     per_day: int | None = None
+    per_month: int | None = None
 
     @property
     def limited(self) -> bool:
-        return self.min_gap > 0 or self.per_minute is not None or self.per_day is not None
-
-    @property
-    def history_needed(self) -> int:
-        """How many past call times decide the next slot."""
-        return max(self.per_day or 0, self.per_minute or 0, 1)
-
-
-def next_slots(
-    history: list[float],
-    limits: Limits,
-    now: float,
-    count: int,
-    blocked_until: float = 0.0,
-) -> list[float]:
-    """Earliest times (>= now) at which the next ``count`` calls may start.
-
-    ``history`` holds past call start times in ascending order. Windows are
-    sliding, which never exceeds a fixed-window count either.
-    """
-    calls = sorted(history)
-    slots: list[float] = []
-    for _ in range(count):
-        slot = max(now, blocked_until)
-        if calls:
-            slot = max(slot, calls[-1] + limits.min_gap)
-        for limit, window in ((limits.per_minute, MINUTE), (limits.per_day, DAY)):
-            if limit is not None and len(calls) >= limit:
-                slot = max(slot, calls[-limit] + window)
-        slots.append(slot)
-        calls.append(slot)
-    return slots
-
-
-def prune(history: list[float], limits: Limits, now: float) -> list[float]:
-    """Drop call times that can no longer affect any limit."""
-    recent = [t for t in history if t > now - DAY]
-    return recent[-limits.history_needed :]
-
-
-class _MemoryStore(dict):
-    """Stand-in for the diskcache ledger when the cache directory is unusable."""
-
-    def set(self, key: str, value: object) -> None:
-        self[key] = value
-
-    @contextmanager
-    def transact(self) -> Iterator[None]:
-        yield
-
-    def close(self) -> None:
-        pass
-
-
-class SharedQuota:
-    """Grants upstream call slots within ``limits``, across processes."""
-
-    def __init__(
-        self,
-        directory: Path | None,
-        limits: Limits,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.limits = limits
-        self._clock = clock
-        self._lock = threading.Lock()
-        self.degraded: str | None = None
-        self._store: diskcache.Cache | _MemoryStore
-        try:
-            if directory is None:
-                raise OSError("no directory")
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._store = diskcache.Cache(str(directory), disk=diskcache.JSONDisk, timeout=10)
-        except Exception as error:  # any storage failure: keep serving, in memory
-            self._degrade(error)
-
-    def _degrade(self, error: BaseException) -> None:
-        self.degraded = f"quota ledger kept in memory: {type(error).__name__}"
-        logger.warning("Quota ledger unavailable (%s); counting in this process only", error)
-        self._store = _MemoryStore()
-
-    def _transact(self, action: Callable[[list[float], float, float], T]) -> T:
-        """Run ``action(history, blocked_until, now)`` in one cross-process transaction."""
-        with self._lock:
-            while True:
-                try:
-                    with self._store.transact():
-                        history = list(self._store.get(_LEDGER_KEY, []))
-                        blocked = float(self._store.get(_BLOCK_KEY, 0.0))
-                        return action(history, blocked, self._clock())
-                except Exception as error:
-                    if isinstance(self._store, _MemoryStore):
-                        raise
-                    self._degrade(error)
-
-    def try_acquire(self) -> float:
-        """Take a slot now and return 0, or return the seconds until one is free."""
-
-        def acquire(history: list[float], blocked: float, now: float) -> float:
-            slot = next_slots(history, self.limits, now, 1, blocked)[0]
-            if slot > now:
-                return slot - now
-            history.append(now)
-            self._store.set(_LEDGER_KEY, prune(history, self.limits, now))
-            return 0.0
-
-        return self._transact(acquire)
-
-    def projection(self, count: int) -> list[float]:
-        """When the next ``count`` calls could start, as things stand."""
-        return self._transact(
-            lambda history, blocked, now: next_slots(history, self.limits, now, count, blocked)
+        return self.unit_gap > 0 or any(
+            limit is not None for limit in (self.per_minute, self.per_day, self.per_month)
         )
 
-    def block_for(self, seconds: float) -> None:
-        """VirusTotal refused for quota: hold every process back for ``seconds``."""
+    @property
+    def largest_call(self) -> int | None:
+        """The most units one call may ever take (None = no bound)."""
+        bounds = [limit for limit in (self.per_minute, self.per_day, self.per_month) if limit]
+        return min(bounds) if bounds else None
 
-        def block(history: list[float], blocked: float, now: float) -> None:
-            if now + seconds > blocked:
-                self._store.set(_BLOCK_KEY, now + seconds)
+    def tightened(self, per_day: int | None, per_month: int | None) -> Limits:
+        """These limits, lowered to what VirusTotal says the key is allowed."""
+        return replace(
+            self,
+            per_day=_lower(self.per_day, per_day),
+            per_month=_lower(self.per_month, per_month),
+        )
 
-        self._transact(block)
 
-    def usage(self) -> dict:
-        """Limits and what is used of each, for health."""
+def _lower(configured: int | None, discovered: int | None) -> int | None:
+    if discovered is None:
+        return configured
+    return discovered if configured is None else min(configured, discovered)
 
-        def report(history: list[float], blocked: float, now: float) -> dict:
-            return {
-                "rate_limit_ms": round(self.limits.min_gap * 1000),
-                "per_minute": {
-                    "limit": self.limits.per_minute,
-                    "used": sum(1 for t in history if t > now - MINUTE),
-                },
-                "per_day": {
-                    "limit": self.limits.per_day,
-                    "used": sum(1 for t in history if t > now - DAY),
-                },
-                "blocked_for": round(max(0.0, blocked - now), 1),
-                "shared": self.degraded is None,
-                "degraded": self.degraded,
-            }
 
-        return self._transact(report)
+@dataclass(frozen=True)
+class Ledger:
+    """What has been spent: recent grants, the UTC day's and month's units, blocks.
 
-    def close(self) -> None:
-        self._store.close()
+    ``recent`` holds ``(time, units)`` of grants within the sliding minute;
+    ``next_free`` is when the unit gap after the last grant has passed;
+    ``blocked_until`` is set by a VirusTotal refusal; ``refusals`` counts them in a row.
+    """
+
+    recent: tuple[tuple[float, int], ...] = ()
+    day: str = ""
+    day_units: int = 0
+    month: str = ""
+    month_units: int = 0
+    next_free: float = 0.0
+    blocked_until: float = 0.0
+    refusals: int = 0
+
+    def at(self, now: float) -> Ledger:
+        """The ledger as it reads at ``now``: old grants gone, a new day or month at zero."""
+        day, month = day_of(now), month_of(now)
+        return replace(
+            self,
+            recent=tuple(grant for grant in self.recent if grant[0] > now - MINUTE),
+            day=day,
+            day_units=self.day_units if self.day == day else 0,
+            month=month,
+            month_units=self.month_units if self.month == month else 0,
+        )
+
+    def minute_units(self, now: float) -> int:
+        return sum(units for time, units in self.recent if time > now - MINUTE)
+
+    def to_json(self) -> dict:
+        return {
+            "recent": [list(grant) for grant in self.recent],
+            "day": self.day,
+            "day_units": self.day_units,
+            "month": self.month,
+            "month_units": self.month_units,
+            "next_free": self.next_free,
+            "blocked_until": self.blocked_until,
+            "refusals": self.refusals,
+        }
+
+    @classmethod
+    def from_json(cls, value: object) -> Ledger:
+        """A stored ledger; anything unreadable reads as an empty one."""
+        if not isinstance(value, dict):
+            return cls()
+        try:
+            return cls(
+                recent=tuple((float(t), int(u)) for t, u in value.get("recent", ())),
+                day=str(value.get("day", "")),
+                day_units=int(value.get("day_units", 0)),
+                month=str(value.get("month", "")),
+                month_units=int(value.get("month_units", 0)),
+                next_free=float(value.get("next_free", 0.0)),
+                blocked_until=float(value.get("blocked_until", 0.0)),
+                refusals=int(value.get("refusals", 0)),
+            )
+        except (TypeError, ValueError):
+            return cls()
+
+
+def free_units(ledger: Ledger, limits: Limits, now: float) -> int | None:
+    """Units that may go upstream at ``now`` (None = any number)."""
+    ledger = ledger.at(now)
+    if now < max(ledger.blocked_until, ledger.next_free):
+        return 0
+    room = [
+        limit - used
+        for limit, used in (
+            (limits.per_minute, ledger.minute_units(now)),
+            (limits.per_day, ledger.day_units),
+            (limits.per_month, ledger.month_units),
+        )
+        if limit is not None
+    ]
+    return max(0, min(room)) if room else None
+
+
+def grant(ledger: Ledger, limits: Limits, now: float, units: int) -> Ledger:
+    """``ledger`` after a call of ``units`` starts at ``now`` (the caller checked it fits)."""
+    ledger = ledger.at(now)
+    return replace(
+        ledger,
+        recent=(*ledger.recent, (now, units)),
+        day_units=ledger.day_units + units,
+        month_units=ledger.month_units + units,
+        next_free=now + units * limits.unit_gap,
+    )
+
+
+def restamp(ledger: Ledger, started: float, units: int, finished: float) -> Ledger:
+    """Move a grant's minute entry to when its call ended.
+
+    VirusTotal counts a call when it arrives, some time after we granted it;
+    counting it from its end keeps our sliding minute behind VirusTotal's.
+    """
+    recent = list(ledger.recent)
+    if (started, units) in recent:
+        recent.remove((started, units))
+        recent.append((max(started, finished), units))
+    return replace(ledger, recent=tuple(sorted(recent)))
+
+
+def earliest_start(ledger: Ledger, limits: Limits, now: float, units: int) -> float | None:
+    """When a call of ``units`` could start at the earliest; None if it never can."""
+    if limits.largest_call is not None and units > limits.largest_call:
+        return None
+    ledger = ledger.at(now)
+    start = max(now, ledger.blocked_until, ledger.next_free)
+    if limits.per_minute is not None:
+        in_window = list(ledger.recent)
+        used = sum(u for _, u in in_window)
+        while in_window and used + units > limits.per_minute:
+            time, spent = in_window.pop(0)
+            used -= spent
+            start = max(start, time + MINUTE)
+    if limits.per_day is not None and ledger.day_units + units > limits.per_day:
+        start = max(start, next_midnight(now))
+    if limits.per_month is not None and ledger.month_units + units > limits.per_month:
+        start = max(start, next_month(now))
+    return start
+
+
+def project(ledger: Ledger, limits: Limits, now: float, calls: list[int]) -> list[float | None]:
+    """When each of ``calls`` (units each, in queue order) could start, as things stand."""
+    starts: list[float | None] = []
+    for units in calls:
+        start = earliest_start(ledger, limits, now, units)
+        starts.append(start)
+        if start is not None:
+            ledger = grant(ledger, limits, start, units)
+            now = start
+    return starts
+
+
+def refused(ledger: Ledger, now: float, retry_after: float | None) -> Ledger:
+    """``ledger`` after VirusTotal refused a call for quota.
+
+    Each refusal in a row doubles the block (``Retry-After`` or 60 s first);
+    after :data:`MAX_REFUSALS` in a row the day counts as spent, so nothing
+    probes VirusTotal again before 00:00 UTC.
+    """
+    count = ledger.refusals + 1
+    wait = (DEFAULT_REFUSAL_BLOCK if retry_after is None else retry_after) * 2 ** (count - 1)
+    until = now + wait
+    if count >= MAX_REFUSALS:
+        until = next_midnight(now)
+    return replace(ledger, blocked_until=max(ledger.blocked_until, until), refusals=count)
+
+
+def answered(ledger: Ledger) -> Ledger:
+    """``ledger`` after VirusTotal answered a call: refusals in a row start again."""
+    return replace(ledger, refusals=0) if ledger.refusals else ledger
+
+
+def adopt_usage(ledger: Ledger, now: float, day_used: int | None, month_used: int | None) -> Ledger:
+    """Take VirusTotal's own counts of today's and this month's units (other tools
+    may share the key), never lowering ours."""
+    ledger = ledger.at(now)
+    return replace(
+        ledger,
+        day_units=max(ledger.day_units, day_used or 0),
+        month_units=max(ledger.month_units, month_used or 0),
+    )
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    """Why nothing may go upstream now, and until when."""
+
+    reason: str
+    until: float | None
+
+    def describe(self, now: float) -> str:
+        if self.until is None:
+            return self.reason
+        return f"{self.reason}; {max(1, round(self.until - now))} s to wait"
+
+
+def late_reason(limits: Limits, now: float, start: float) -> str:
+    """Why a call projected to start at ``start`` waits that long."""
+    if limits.per_month is not None and start >= next_month(now):
+        return "the monthly quota is spent until the UTC month turns"
+    if limits.per_day is not None and start >= next_midnight(now):
+        return "the daily quota is spent until 00:00 UTC"
+    return "no quota unit is free in time"
+
+
+def held_back(ledger: Ledger, limits: Limits, now: float) -> HeldBack | None:
+    """The reason one unit cannot go now (the most lasting first), or None."""
+    ledger = ledger.at(now)
+    reasons: list[HeldBack] = []
+    if limits.per_month is not None and ledger.month_units >= limits.per_month:
+        reasons.append(HeldBack("the monthly quota is spent until the UTC month turns",
+                                next_month(now)))  # fmt: skip
+    if limits.per_day is not None and ledger.day_units >= limits.per_day:
+        reasons.append(HeldBack("the daily quota is spent until 00:00 UTC", next_midnight(now)))
+    if ledger.blocked_until > now:
+        reasons.append(HeldBack("VirusTotal refused a call for quota", ledger.blocked_until))
+    if limits.per_minute is not None and ledger.minute_units(now) >= limits.per_minute:
+        start = earliest_start(ledger, limits, now, 1)
+        reasons.append(HeldBack("the per-minute quota is in use", start))
+    if ledger.next_free > now:
+        reasons.append(HeldBack("spacing calls by rateLimitMs per unit", ledger.next_free))
+    return max(reasons, key=lambda r: r.until or 0.0) if reasons else None
+
+
+def usage(ledger: Ledger, limits: Limits, now: float) -> dict:
+    """The ledger against its limits, for health."""
+    ledger = ledger.at(now)
+    reason = held_back(ledger, limits, now)
+    return {
+        "unit": "quota units (one per resource of a v2 batch, one per other call)",
+        "rate_limit_ms": round(limits.unit_gap * 1000),
+        "per_minute": {"limit": limits.per_minute, "used": ledger.minute_units(now)},
+        "per_day": {
+            "limit": limits.per_day,
+            "used": ledger.day_units,
+            "left": _left(limits.per_day, ledger.day_units),
+            "resets_at": _iso(next_midnight(now)),
+        },
+        "per_month": {
+            "limit": limits.per_month,
+            "used": ledger.month_units,
+            "left": _left(limits.per_month, ledger.month_units),
+            "resets_at": _iso(next_month(now)),
+        },
+        "blocked_for": round(max(0.0, ledger.blocked_until - now), 1),
+        "refusals_in_a_row": ledger.refusals,
+        "held_back": reason.describe(now) if reason else None,
+    }
+
+
+def _left(limit: int | None, used: int) -> int | None:
+    return None if limit is None else max(0, limit - used)
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,13 +1,14 @@
-"""One queue for every upstream call: coalescing, batching, quota slots, deadlines.
+"""One queue for every upstream call: coalescing, batching, quota units, deadlines.
 
 Callers :meth:`Scheduler.submit` a :class:`~dxlvtservice.upstream.Call` and get
 a ``Future`` at once; they never block. A single dispatcher thread takes quota
-slots from :class:`~dxlvtservice.quota.SharedQuota` and hands calls to a small
+units from :class:`~dxlvtservice.ledger.SharedQuota` and hands calls to a small
 worker pool. Identical lookups share one job; queued v2 report lookups with
-the same options are merged into one call of up to ``batch_size`` resources.
-Each waiter has a deadline: as soon as the projected slot for its job lies
-past it, the waiter is failed with 429 and the seconds to wait, rather than
-being left to time out.
+the same options are merged into one call of up to ``batch_size`` resources,
+and never more than the units free at that moment (batching saves round
+trips, never quota). Each waiter has a deadline: as soon as the projected
+start of its job lies past it, the waiter is failed with 429 and the seconds
+to wait; a waiter whose call is still in flight at its deadline gets 504.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import BAD_GATEWAY, TOO_MANY_REQUESTS, UNAVAILABLE, ServiceError
-from .quota import SharedQuota
-from .upstream import BATCHABLE, Call, UpstreamError
+from .errors import BAD_GATEWAY, GATEWAY_TIMEOUT, TOO_MANY_REQUESTS, UNAVAILABLE, ServiceError
+from .ledger import Grant, SharedQuota
+from .quota import late_reason
+from .upstream import BATCHABLE, Call, UpstreamError, match_answers
 
 # How long a batchable call waits for company when the key is rate limited.
 BATCH_LINGER = 0.25
@@ -113,8 +115,10 @@ class Scheduler:
         self._stopping = False
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="upstream")
         self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
+        self._in_flight: list[_Job] = []
         self.calls_made = 0
         self.resources_requested = 0
+        self.units_spent = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -147,10 +151,11 @@ class Scheduler:
         with self._cond:
             return {
                 "waiting": sum(len(job.waiters) for job in self._queue),
-                "queued_calls": len(plan_calls(self._queue, self._batch_size)),
+                "queued_calls": len(plan_calls(self._queue, self._batch_limit())),
                 "in_flight": self._workers - self._free_workers,
                 "calls_made": self.calls_made,
                 "resources_requested": self.resources_requested,
+                "units_spent": self.units_spent,
             }
 
     def stop(self, timeout: float) -> None:
@@ -196,20 +201,28 @@ class Scheduler:
         if self._free_workers == 0:
             return MAX_IDLE
         head = ready[0]
-        group = plan_calls(ready, self._batch_size)[0]
+        group = plan_calls(ready, self._batch_limit())[0]
         if (
             self._linger
             and head.batchable
-            and len(group) < self._batch_size
+            and len(group) < self._batch_limit()
             and now < head.enqueued + self._linger
         ):
             return head.enqueued + self._linger - now
-        delay = self._quota.try_acquire()
-        if delay > 0:
-            return delay
-        jobs = [ready[i] for i in group]
+        # A batch of lookups shrinks to the units free now; any other call needs all of its own.
+        minimum = 1 if head.batchable else head.call.units
+        grant = self._quota.acquire(len(group) if head.batchable else minimum, minimum)
+        if grant.units == 0:
+            if grant.wait is None:
+                self._queue.remove(head)
+                self._forget(head)
+                failures.append((head.waiters, _too_large(head.call)))
+                return 0.0
+            return grant.wait
+        jobs = [ready[i] for i in group][: grant.units] if head.batchable else [head]
         for job in jobs:
             self._queue.remove(job)
+        self._in_flight.extend(jobs)
         self._free_workers -= 1
         call = Call(
             head.call.endpoint,
@@ -218,30 +231,45 @@ class Scheduler:
         )
         self.calls_made += 1
         self.resources_requested += len(call.resources)
-        self._pool.submit(self._perform, call, jobs)
+        self.units_spent += grant.units
+        self._pool.submit(self._perform, call, jobs, grant)
         return 0.0
 
     def _expire(self, now: float, failures: list[tuple[list[_Waiter], ServiceError]]) -> None:
-        """Fail every waiter whose job cannot start before its deadline."""
+        """Fail every waiter whose job cannot start (or, in flight, end) before its deadline."""
+        for job in self._in_flight:
+            late = [w for w in job.waiters if w.deadline < now]
+            if late:
+                job.waiters = [w for w in job.waiters if w.deadline >= now]
+                failures.append((late, _in_flight_too_long()))
         if not self._queue:
             return
-        calls = plan_calls(self._queue, self._batch_size)
-        slots = self._quota.projection(len(calls))
+        calls = plan_calls(self._queue, self._batch_limit())
+        units = [sum(self._queue[i].call.units for i in group) for group in calls]
+        slots = self._quota.projection(units)
         for slot, group in zip(slots, calls, strict=True):
             for index in group:
                 job = self._queue[index]
-                start = max(slot, job.not_before)
+                start = float("inf") if slot is None else max(slot, job.not_before)
                 late = [w for w in job.waiters if w.deadline < start]
                 if not late:
                     continue
                 job.waiters = [w for w in job.waiters if w.deadline >= start]
-                if job.last_error is not None and job.not_before >= slot:
+                if slot is None:
+                    failures.append((late, _too_large(job.call)))
+                elif job.last_error is not None and job.not_before >= slot:
                     failures.append((late, job.last_error))
                 else:
-                    failures.append((late, _quota_error(start - now)))
+                    reason = late_reason(self._quota.limits, now, start)
+                    failures.append((late, _quota_error(reason, start - now)))
         for job in [job for job in self._queue if not job.waiters]:
             self._queue.remove(job)
             self._forget(job)
+
+    def _batch_limit(self) -> int:
+        """Resources per batch: ``batch_size``, and never more than a window ever allows."""
+        largest = self._quota.limits.largest_call
+        return self._batch_size if largest is None else max(1, min(self._batch_size, largest))
 
     def _forget(self, job: _Job) -> None:
         if job.key is not None and self._by_key.get(job.key) is job:
@@ -249,33 +277,69 @@ class Scheduler:
 
     # -- workers ----------------------------------------------------------
 
-    def _perform(self, call: Call, jobs: list[_Job]) -> None:
+    def _perform(self, call: Call, jobs: list[_Job], grant: Grant) -> None:
         try:
-            answers = self._execute(call)
-        except UpstreamError as error:
-            self._retry_or_fail(jobs, error)
+            try:
+                answers = self._execute(call)
+            except UpstreamError as error:
+                self._landed(jobs)
+                refused = error.retry == "quota"
+                self._quota.settle(grant, refused=refused, retry_after=error.retry_after)
+                self._retry_or_fail(jobs, error)
+            else:
+                self._landed(jobs)
+                self._quota.settle(grant, refused=False)
+                self._deliver(call, jobs, answers)
         except Exception:
             logger.exception("Upstream call %s failed unexpectedly", call.endpoint)
             self._finish(jobs, ServiceError(BAD_GATEWAY, "the upstream call failed unexpectedly"))
-        else:
-            offset = 0
-            results = []
-            for job in jobs:
-                size = len(job.call.resources)
-                results.append(answers[offset : offset + size])
-                offset += size
-            self._finish(jobs, None, results)
         finally:
             with self._cond:
                 self._free_workers += 1
                 self._cond.notify_all()
 
+    def _landed(self, jobs: list[_Job]) -> None:
+        """The call of ``jobs`` is back: their deadlines are the queue's business again."""
+        with self._cond:
+            self._in_flight = [job for job in self._in_flight if job not in jobs]
+
+    def _deliver(self, call: Call, jobs: list[_Job], answers: list[Any]) -> None:
+        """Hand each job the answers that echo its resources; ask again for what
+        VirusTotal left out; 502 for a job whose answers cannot be told apart."""
+        if not call.resources:  # a call about the key itself: one answer, one job
+            self._finish(jobs, None, [answers])
+            return
+        matched = match_answers(call.resources, answers)
+        if matched.missing and len(answers) < self._batch_size:
+            logger.warning(
+                "VirusTotal answered %d of %d resources in one call: batchSize lowered to %d",
+                len(answers), len(call.resources), len(answers),
+            )  # fmt: skip
+            self._batch_size = len(answers)
+        done, again, failed = [], [], []
+        offset = 0
+        for job in jobs:
+            indexes = range(offset, offset + len(job.call.resources))
+            offset += len(job.call.resources)
+            if all(i in matched.answers for i in indexes):
+                done.append((job, [matched.answers[i] for i in indexes]))
+            elif job.batchable and not any(i in matched.unmatched for i in indexes):
+                again.append(job)
+            else:
+                failed.append(job)
+        if done:
+            self._finish([job for job, _ in done], None, [result for _, result in done])
+        if failed:
+            error = ServiceError(BAD_GATEWAY, "VirusTotal answered a batch that cannot be matched")
+            self._finish(failed, error)
+        if again:
+            with self._cond:
+                self._queue[0:0] = again
+                self._cond.notify_all()
+
     def _retry_or_fail(self, jobs: list[_Job], error: UpstreamError) -> None:
         if error.retry == "quota":
-            logger.warning(
-                "VirusTotal refused a call for quota; backing off %.0f s", error.retry_after
-            )
-            self._quota.block_for(error.retry_after or 0.0)
+            logger.warning("VirusTotal refused a call for quota; every process backs off")
         retry = error.retry == "quota" or (
             error.retry == "transient" and jobs[0].attempts + 1 < MAX_ATTEMPTS
         )
@@ -312,13 +376,22 @@ class Scheduler:
                 self._forget(job)
 
 
-def _quota_error(wait: float) -> ServiceError:
+def _quota_error(reason: str, wait: float) -> ServiceError:
     seconds = max(1, round(wait))
     return ServiceError(
-        TOO_MANY_REQUESTS,
-        f"the VirusTotal quota has no free slot in time; retry in {seconds} seconds",
-        retry_after=seconds,
+        TOO_MANY_REQUESTS, f"{reason}; retry in {seconds} seconds", retry_after=seconds
     )
+
+
+def _too_large(call: Call) -> ServiceError:
+    return ServiceError(
+        TOO_MANY_REQUESTS,
+        f"this call needs {call.units} quota units, more than the key's limits ever allow at once",
+    )
+
+
+def _in_flight_too_long() -> ServiceError:
+    return ServiceError(GATEWAY_TIMEOUT, "VirusTotal did not answer before the request's deadline")
 
 
 def _settle(waiters: list[_Waiter], result: list[Any] | None, error: ServiceError | None) -> None:

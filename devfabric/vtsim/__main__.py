@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from ..process import write_ready_file
+from .quota import WINDOWS
 from .server import Simulator
 from .state import Settings
 
@@ -28,9 +29,10 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--api-key", required=True, help="the one key it accepts")
     parser.add_argument("--ready-file", type=Path, help='receives {"port": N, "pid": P}')
     parser.add_argument("--latency-ms", type=int, default=0)
-    parser.add_argument("--quota-per-minute", type=int, help="default: unlimited")
-    parser.add_argument("--quota-per-day", type=int, help="default: unlimited")
-    parser.add_argument("--max-batch", type=int, default=4, help="resources per v2 call")
+    for window in WINDOWS:
+        flag = "--quota-" + window.replace("_", "-")
+        parser.add_argument(flag, type=int, help="units; default: unlimited")
+    parser.add_argument("--premium", action="store_true", help="a premium key (default: public)")
     return parser.parse_args(argv)
 
 
@@ -40,9 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings(
             api_key=args.api_key,
             latency_ms=args.latency_ms,
-            quota_per_minute=args.quota_per_minute,
-            quota_per_day=args.quota_per_day,
-            max_batch=args.max_batch,
+            premium=args.premium,
+            **{f"quota_{window}": getattr(args, f"quota_{window}") for window in WINDOWS},
         )
     except ValueError as error:
         print(f"vtsim: {error}", file=sys.stderr)

@@ -42,8 +42,10 @@ class Call:
     """One API call as the gates see it.
 
     ``endpoint`` names it in the counters (``v2/file/report``, ``v3/files``);
+    ``units`` is what it costs: one per resource of a v2 batch, else one;
     ``metered`` is false for calls that fail on their route (unknown endpoint,
-    wrong method) before VirusTotal would count them against the quota.
+    wrong method) before VirusTotal would count them against the quota;
+    ``premium_only`` marks the private API, forbidden to a public key.
     """
 
     endpoint: str
@@ -52,6 +54,8 @@ class Call:
     resources: list[str]
     reply: Callable[[], Reply]
     metered: bool = True
+    units: int = 1
+    premium_only: bool = False
 
     def rejected(self) -> Reply:
         """A wrong or missing key: v2 403 with an empty body, v3 401 with an error."""
@@ -79,6 +83,7 @@ class V2Endpoint:
     parameter: str
     separator: str | None  # between several resources; None: one resource per call
     answer: Answer  # for one resource
+    premium_only: bool = False
 
 
 def _flag(params: Mapping[str, str], name: str) -> bool:
@@ -129,7 +134,7 @@ def _domain_report(catalogue: Catalogue, resource: str, params: Mapping[str, str
 
 V2_ENDPOINTS = {
     "file/report": V2Endpoint(("GET", "POST"), "resource", ",", _file_report),
-    "file/rescan": V2Endpoint(("POST",), "resource", ",", _file_rescan),
+    "file/rescan": V2Endpoint(("POST",), "resource", ",", _file_rescan, premium_only=True),
     "url/report": V2Endpoint(("GET", "POST"), "resource", "\n", _url_report),
     "url/scan": V2Endpoint(("POST",), "url", "\n", _url_scan),
     "ip-address/report": V2Endpoint(("GET",), "ip", None, _ip_report),
@@ -143,12 +148,13 @@ def _split(value: str, separator: str | None) -> list[str]:
 
 
 def v2_call(
-    method: str, name: str, params: Mapping[str, str], catalogue: Catalogue, max_batch: int
+    method: str, name: str, params: Mapping[str, str], catalogue: Catalogue, batch_limit: int
 ) -> Call:
     """A call to ``/vtapi/v2/<name>``; the key is the ``apikey`` parameter.
 
-    Several resources get a JSON list in request order; past ``max_batch`` only
-    the first ``max_batch`` are answered, as VirusTotal does for a public key.
+    Several resources get a JSON list in request order; past ``batch_limit``
+    only the first ``batch_limit`` are answered, silently. A batch costs one
+    unit per resource asked, answered or not.
     """
     endpoint = V2_ENDPOINTS.get(name)
     key = params.get("apikey")
@@ -160,10 +166,12 @@ def v2_call(
 
     def reply() -> Reply:
         asked = resources or [""]
-        answers = [endpoint.answer(catalogue, item, params) for item in asked[:max_batch]]
+        answers = [endpoint.answer(catalogue, item, params) for item in asked[:batch_limit]]
         return Reply(200, answers if len(asked) > 1 else answers[0])
 
-    return Call(f"v2/{name}", 2, key, resources, reply)
+    units = max(1, len(resources))
+    return Call(f"v2/{name}", 2, key, resources, reply, units=units,
+                premium_only=endpoint.premium_only)  # fmt: skip
 
 
 # -- API v3 -----------------------------------------------------------------------------------
@@ -220,8 +228,42 @@ def _v3_resource(collection: str, identifier: str) -> str:
     return identifier
 
 
-def v3_call(method: str, path: str, key: str | None, catalogue: Catalogue) -> Call:
-    """A call to ``/api/v3/<collection>/<id>``; the key is the ``x-apikey`` header."""
+UNLIMITED_ALLOWED = 1_000_000_000  # what VirusTotal reports for a window it does not limit
+OVERALL_QUOTAS = {"per_hour": "api_requests_hourly", "per_day": "api_requests_daily",
+                  "per_month": "api_requests_monthly"}  # fmt: skip
+
+Usage = Callable[[], Mapping[str, Mapping[str, int | None]]]
+
+
+def _overall_quotas(usage: Usage) -> Reply:
+    """The key's own allowances and units used this UTC hour, day and month."""
+    windows = usage()
+    data = {}
+    for window, name in OVERALL_QUOTAS.items():
+        limit = windows[window]["limit"]
+        allowed = UNLIMITED_ALLOWED if limit is None else limit
+        data[name] = {"user": {"allowed": allowed, "used": windows[window]["used"]}}
+    return Reply(200, {"data": data})
+
+
+def _users_call(method: str, path: str, key: str | None, usage: Usage) -> Call:
+    """``users/{key}/overall_quotas``; the key never reaches the counters or a message."""
+    user, _, relation = path.removeprefix("users/").partition("/")
+    if method != "GET":
+        return Call("v3/overall_quotas", 3, key, [], lambda: Reply(405), metered=False)
+    if relation != "overall_quotas" or unquote(user) != key:
+        missing = _v3_error(404, "NotFoundError", "User or resource not found")
+        return Call("v3/users", 3, key, [], lambda: missing, metered=False)
+    return Call("v3/overall_quotas", 3, key, [], lambda: _overall_quotas(usage))
+
+
+def v3_call(method: str, path: str, key: str | None, catalogue: Catalogue, usage: Usage) -> Call:
+    """A call to ``/api/v3/<collection>/<id>``; the key is the ``x-apikey`` header.
+
+    ``usage`` gives the quota windows, for ``users/{key}/overall_quotas``.
+    """
+    if path.startswith("users/"):
+        return _users_call(method, path, key, usage)
     collection, _, identifier = path.partition("/")
     identifier = unquote(identifier)
     lookup = V3_COLLECTIONS.get(collection)

@@ -22,19 +22,33 @@ class SimulatorControl:
         """Change settings; returns all settings now in force (the API key left out).
 
         ``latency_ms`` (int >= 0): added to every API call before it is answered.
-        ``quota_per_minute``, ``quota_per_day`` (int >= 0, or None for unlimited):
-        sliding windows of HTTP calls; over them, v2 gets 204 and v3 gets 429.
-        ``max_batch`` (int >= 1): v2 resources answered per call, the rest dropped.
+        ``quota_per_minute``, ``quota_per_hour``, ``quota_per_day``,
+        ``quota_per_month`` (int >= 0, or None for unlimited): quota units of the
+        sliding minute and of the UTC hour, day (reset at 00:00 UTC) and calendar
+        month. A v2 report/scan/rescan batch costs one unit per resource asked,
+        every other call one. A call that does not fit every window is refused
+        whole (v2 204, v3 429 ``QuotaExceededError``) and uses nothing.
+        ``premium`` (bool, default False): a premium key gets 25 v2 resources
+        answered per call (a public key 4, the rest silently dropped) and may use
+        ``file/rescan`` (403 to a public key).
         ``api_key`` (str): the one key accepted.
-        ``fault`` (``"http500"``, ``"garbage"``, ``"hang"``, ``"reject_key"``, or
-        None to clear it) with optional ``fault_count`` (int >= 1; the next N API
-        calls only, default every call until cleared or reset). A fault replaces
-        the previous one. A bad name or value raises ``ValueError``, changing nothing.
+        ``fault`` (``"http500"``, ``"garbage"``, ``"hang"``, ``"reject_key"``,
+        ``"reset"`` (the connection closed by a TCP reset, no answer),
+        ``"dribble"`` (the answer sent one byte every ``dribble_ms``, int >= 1,
+        default 1000; cut off by a reset or stop), or None to clear it) with
+        optional ``fault_count`` (int >= 1; the next N API calls only, default
+        every call until cleared or reset). A fault replaces the previous one.
+        A bad name or value raises ``ValueError``, changing nothing.
         """
         return self._call("POST", "configure", settings)["settings"]
 
+    def consume(self, units: int) -> dict[str, Any]:
+        """Spend ``units`` of the key as another tool would; returns the quota windows."""
+        return self._call("POST", "consume", {"units": units})["quota"]
+
     def stats(self) -> dict[str, Any]:
-        """Counters since the last reset, the quota windows, and the settings."""
+        """Counters since the last reset (``units`` and ``units_by_endpoint``
+        included), the quota windows in units, and the settings."""
         return self._call("GET", "stats")
 
     def reset(self, *, settings: bool = False) -> None:

@@ -2,13 +2,17 @@
 
 Every API call passes the same gates in the same order: it is counted, waits
 the configured latency, may suffer the injected fault, has its key checked, is
-routed, is metered against the quota, and is answered. Control calls skip all
-of that: they need no key, add no latency and are not counted.
+routed, is refused if private to premium keys, is metered against the quota in
+units, and is answered. Control calls skip all of that: they need no key, add
+no latency and are not counted.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import socket
+import struct
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -60,11 +64,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(self._control(method, path.removeprefix("/_sim/"), body))
         elif path.startswith("/vtapi/v2/"):
             name, params = path.removeprefix("/vtapi/v2/"), self._v2_params(target.query, body)
-            max_batch = self.server.state.settings.max_batch
-            self._serve(api.v2_call(method, name, params, catalogue, max_batch))
+            batch_limit = self.server.state.settings.batch_limit
+            self._serve(api.v2_call(method, name, params, catalogue, batch_limit))
         elif path.startswith("/api/v3/"):
-            key = self.headers.get("x-apikey")
-            self._serve(api.v3_call(method, path.removeprefix("/api/v3/"), key, catalogue))
+            key, usage = self.headers.get("x-apikey"), self.server.state.quota_usage
+            self._serve(api.v3_call(method, path.removeprefix("/api/v3/"), key, catalogue, usage))
         else:
             self._send(Reply(404))
 
@@ -78,22 +82,28 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, call: Call) -> None:
         state = self.server.state
         state.begin(call.endpoint, call.resources)
-        reply = None
+        status = None
         try:
             state.pause()
-            reply = self._gate(call)
+            fault = state.take_fault()
+            reply = self._gate(call, fault)
             if reply is None:
-                self.close_connection = True  # a hang that ended: drop the call unanswered
+                self._drop(reset=fault == "reset")
+            elif fault == "dribble":
+                status = reply.status if self._dribble(reply) else None
             else:
                 self._send(reply)
+                status = reply.status
         finally:
-            state.end(reply.status if reply else None)
+            state.end(status)
 
-    def _gate(self, call: Call) -> Reply | None:
+    def _gate(self, call: Call, fault: str | None) -> Reply | None:
+        """The answer, or None for none at all (a hang or a reset)."""
         state = self.server.state
-        fault = state.take_fault()
         if fault == "hang":
             state.hang()
+            return None
+        if fault == "reset":
             return None
         if fault == "http500":
             return Reply(500, SERVER_ERROR_PAGE)
@@ -101,9 +111,40 @@ class _Handler(BaseHTTPRequestHandler):
             return Reply(200, GARBAGE_PAGE)
         if fault == "reject_key" or call.key != state.settings.api_key:
             return call.rejected()
-        if call.metered and not state.admit():
+        if call.premium_only and not state.settings.premium:
+            return Reply(403)  # the private API, to a public key
+        if call.metered and not state.admit(call.endpoint, call.units):
             return call.refused()
         return call.reply()
+
+    def _drop(self, *, reset: bool) -> None:
+        """Close without an answer; ``reset`` makes it a TCP reset (SO_LINGER 0)."""
+        self.close_connection = True
+        if reset:  # closed before the server's orderly shutdown can send a FIN
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+
+    def _dribble(self, reply: Reply) -> bool:
+        """Send ``reply`` one byte every ``dribble_ms``; False if a reset or stop cut it off."""
+        state, real = self.server.state, self.wfile
+        self.wfile = io.BytesIO()
+        try:
+            self._send(reply)
+            data = self.wfile.getvalue()
+        finally:
+            self.wfile = real
+        pause, release = state.settings.dribble_ms / 1000, state.release
+        try:
+            for index in range(len(data)):
+                if index and release.wait(pause):
+                    self._drop(reset=False)
+                    return False
+                real.write(data[index : index + 1])
+                real.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+            return False
+        return True
 
     def _control(self, method: str, action: str, body: bytes) -> Reply:
         state = self.server.state
@@ -115,6 +156,9 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ValueError("the request body must be a JSON object")
             if (method, action) == ("POST", "configure"):
                 return Reply(200, {"settings": state.configure(payload)})
+            if (method, action) == ("POST", "consume"):
+                state.consume(payload["units"])
+                return Reply(200, {"quota": state.quota_usage()})
             if (method, action) == ("POST", "reset"):
                 state.reset(settings=bool(payload.get("settings")))
                 return Reply(200, {})

@@ -8,14 +8,17 @@ defaults, restored by ``reset(settings=True)``.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from .quota import Quota
+from .quota import WINDOWS, Quota
 
-FAULTS = ("http500", "garbage", "hang", "reject_key")
+FAULTS = ("http500", "garbage", "hang", "reject_key", "reset", "dribble")
 HANG_LIMIT_SECONDS = 600.0  # a hung call gives up by itself after this long
+PUBLIC_BATCH, PREMIUM_BATCH = 4, 25  # v2 resources a key gets answered per call
 
 
 def _check_count(name: str, value: Any, minimum: int, *, optional: bool = False) -> None:
@@ -33,16 +36,30 @@ class Settings:
     api_key: str
     latency_ms: int = 0
     quota_per_minute: int | None = None
+    quota_per_hour: int | None = None
     quota_per_day: int | None = None
-    max_batch: int = 4
+    quota_per_month: int | None = None
+    premium: bool = False
+    dribble_ms: int = 1000
 
     def __post_init__(self) -> None:
         if not isinstance(self.api_key, str) or not self.api_key:
             raise ValueError("api_key must be a non-empty string")
+        if not isinstance(self.premium, bool):
+            raise ValueError(f"premium must be true or false, not {self.premium!r}")
         _check_count("latency_ms", self.latency_ms, 0)
-        _check_count("quota_per_minute", self.quota_per_minute, 0, optional=True)
-        _check_count("quota_per_day", self.quota_per_day, 0, optional=True)
-        _check_count("max_batch", self.max_batch, 1)
+        _check_count("dribble_ms", self.dribble_ms, 1)
+        for window in WINDOWS:
+            _check_count(f"quota_{window}", getattr(self, f"quota_{window}"), 0, optional=True)
+
+    @property
+    def batch_limit(self) -> int:
+        """v2 resources answered per call: 4 for a public key, 25 for a premium one."""
+        return PREMIUM_BATCH if self.premium else PUBLIC_BATCH
+
+    @property
+    def quota_limits(self) -> dict[str, int | None]:
+        return {window: getattr(self, f"quota_{window}") for window in WINDOWS}
 
 
 @dataclass(frozen=True)
@@ -62,6 +79,8 @@ class Fault:
 class Counters:
     calls: int = 0
     calls_by_endpoint: Counter = field(default_factory=Counter)
+    units: int = 0
+    units_by_endpoint: Counter = field(default_factory=Counter)
     resources_by_endpoint: dict[str, list[str]] = field(default_factory=dict)
     quota_refusals: int = 0
     faults_injected: int = 0
@@ -72,13 +91,13 @@ class Counters:
 class SimulatorState:
     """Everything the request threads and the control endpoints share."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
         self._lock = threading.Lock()
         self._in_progress_changed = threading.Condition(self._lock)
         self._defaults = settings
         self._settings = settings
         self._fault: Fault | None = None
-        self._quota = Quota(settings.quota_per_minute, settings.quota_per_day)
+        self._quota = Quota(settings.quota_limits, clock)
         self._counters = Counters()
         self._hang_release = threading.Event()
         self.stopping = threading.Event()
@@ -119,7 +138,7 @@ class SimulatorState:
 
     def _apply(self, settings: Settings) -> None:
         self._settings = settings
-        self._quota.set_limits(settings.quota_per_minute, settings.quota_per_day)
+        self._quota.set_limits(settings.quota_limits)
 
     def stop(self) -> None:
         """Let every waiting call go: latency pauses and hangs end now."""
@@ -154,19 +173,35 @@ class SimulatorState:
                 self._fault = Fault(fault.mode, left) if left else None
             return fault.mode
 
+    @property
+    def release(self) -> threading.Event:
+        """Set by the next reset or stop: what hung and dribbling calls wait on."""
+        with self._lock:
+            return self._hang_release
+
     def hang(self) -> None:
         """Block until reset, stop, or :data:`HANG_LIMIT_SECONDS`."""
-        with self._lock:
-            release = self._hang_release
-        release.wait(HANG_LIMIT_SECONDS)
+        self.release.wait(HANG_LIMIT_SECONDS)
 
-    def admit(self) -> bool:
-        """Whether the quota allows this call; a refusal is counted, and uses no quota."""
+    def admit(self, endpoint: str, units: int) -> bool:
+        """Whether the quota has ``units`` for this call; a refusal is counted, and uses none."""
         with self._lock:
-            if self._quota.try_acquire():
+            if self._quota.try_acquire(units):
+                self._counters.units += units
+                self._counters.units_by_endpoint[endpoint] += units
                 return True
             self._counters.quota_refusals += 1
             return False
+
+    def consume(self, units: int) -> None:
+        """Units of this key spent by another tool: they fill the windows, not the counters."""
+        _check_count("units", units, 1)
+        with self._lock:
+            self._quota.consume(units)
+
+    def quota_usage(self) -> dict[str, dict[str, int | None]]:
+        with self._lock:
+            return self._quota.usage()
 
     def end(self, status: int | None) -> None:
         """``status`` None: the call was dropped without an answer (a hang that ended)."""
@@ -199,6 +234,8 @@ class SimulatorState:
             return {
                 "calls": counters.calls,
                 "calls_by_endpoint": dict(counters.calls_by_endpoint),
+                "units": counters.units,
+                "units_by_endpoint": dict(counters.units_by_endpoint),
                 "resources_by_endpoint": {
                     endpoint: list(resources)
                     for endpoint, resources in counters.resources_by_endpoint.items()

@@ -34,7 +34,8 @@ def service(start_service, simulator):
     return start_service(FAST)
 
 
-def test_dxlvtapiclient_gets_exactly_the_simulators_json(fabric, dxl, service):
+def test_dxlvtapiclient_gets_exactly_the_simulators_json(fabric, dxl, service, simulator):
+    simulator.configure(premium=True)  # file/rescan is premium API: 403 to a public key
     client = VirusTotalApiClient(dxl)
     files = EXAMPLES["file"]
     hashes = [files["malicious"], files["clean"], files["unknown"]]

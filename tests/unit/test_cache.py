@@ -30,6 +30,11 @@ def test_v3_file_report_is_filed_under_every_hash():
     assert len(report_keys(3, "file", "1" * 32, report)) == 3
 
 
+def test_a_report_fetched_by_scan_id_is_filed_under_that_scan_id_only():
+    scan_id = f"{'c' * 64}-1500000000"
+    assert report_keys(2, "file", scan_id, FILE) == [f"v2:file:{scan_id}"]
+
+
 def test_what_may_be_kept():
     assert is_found(FILE) is True
     assert is_found(NOT_FOUND) is False

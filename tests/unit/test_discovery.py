@@ -253,7 +253,7 @@ def test_first_seen_order_follows_the_request():
     [
         ({"ip": "999.1.1.1"}, "ip"),
         ({"domain": ["evil.com", "not a domain"]}, "domain"),
-        ({"url": "evil.com/path"}, "url"),
+        ({"url": "javascript:alert(1)"}, "url"),
         ({"hash": "abc"}, "hash"),
         ({"resource": "http://evil.com/"}, "resource"),
         ({"md5": SHA256}, "md5"),

@@ -13,6 +13,8 @@ from dxlvtservice.indicators import (
     detect_type,
     hash_kind,
     is_internal,
+    is_ipv6,
+    is_scan_id,
     normalize,
     url_host,
     v3_url_id,
@@ -47,7 +49,15 @@ SHA256 = "275A021BBFB6489E54D471899F7DB9D1663FC695EC2FE2A2C4538AABF651FD0F"
         (URL, "https://example.com:443/a?b=C#frag", "https://example.com/a?b=C"),
         (URL, "http://example.com:80/", "http://example.com/"),
         (URL, "https://example.com:80/", "https://example.com:80/"),
-        (URL, "http://example.com:8080/A/B/../c%20d", "http://example.com:8080/A/B/../c%20d"),
+        (URL, "http://example.com:8080/A/B/../c%20d", "http://example.com:8080/A/c%20d"),
+        # As browsers read them (WHATWG): backslashes end the host, numbers are IPv4.
+        (URL, "http://wiki.example\\@evil.example.com/", "http://wiki.example/@evil.example.com/"),
+        (URL, "https://evil.example.com\\path\\x", "https://evil.example.com/path/x"),
+        (URL, "http://0x7f.1/", "http://127.0.0.1/"),
+        (URL, "http://1.2.3/", "http://1.2.0.3/"),
+        (URL, "http://a%2Eexample.com/", "http://a.example.com/"),
+        (URL, "http://[::ffff:8.8.8.8]/", "http://8.8.8.8/"),
+        (URL, "http://WIKI.Example.COM./x#top", "http://wiki.example.com/x"),
         (URL, "http://bücher.de/Pfad", "http://xn--bcher-kva.de/Pfad"),
         (URL, "http://[2001:DB8::1]:80/x", "http://[2001:db8::1]/x"),
         (URL, "http://[2001:db8::1]:8080", "http://[2001:db8::1]:8080/"),
@@ -55,6 +65,11 @@ SHA256 = "275A021BBFB6489E54D471899F7DB9D1663FC695EC2FE2A2C4538AABF651FD0F"
         (URL, "http://8.8.8.8", "http://8.8.8.8/"),
         (URL, "  https://example.com/?q=1&r=2  ", "https://example.com/?q=1&r=2"),
         (URL, "http://localhost:8000/x", "http://localhost:8000/x"),
+        (URL, "example.com/path", "http://example.com/path"),
+        (URL, "Example.com:8080/a?b", "http://example.com:8080/a?b"),
+        (URL, "8.8.8.8/x", "http://8.8.8.8/x"),
+        (URL, "FTP://ftp.Example.com:21/pub/f.txt", "ftp://ftp.example.com/pub/f.txt"),
+        (URL, "ftp://ftp.example.com:2121/", "ftp://ftp.example.com:2121/"),
     ],
 )
 def test_normalize(type_, raw, expected):
@@ -93,9 +108,10 @@ def test_normalize(type_, raw, expected):
         (IP, "2001:db8:::1"),
         (IP, "example.com"),
         (URL, ""),
-        (URL, "example.com/path"),
-        (URL, "ftp://example.com/"),
         (URL, "javascript:alert(1)"),
+        (URL, "mailto:someone@example.com"),
+        (URL, "file:///etc/passwd"),
+        (URL, "example/path"),
         (URL, "http://"),
         (URL, "http:///path"),
         (URL, "http://exa mple.com/"),
@@ -104,7 +120,12 @@ def test_normalize(type_, raw, expected):
         (URL, "http://example.com:port/"),
         (URL, "http://[::1/"),
         (URL, "http://intranet/"),
-        (URL, "http://1.2.3/"),
+        (IP, "fe80::1%eth0"),
+        (IP, "2606:4700::1%25?a=b#c"),
+        (IP, "fe80::1%1"),
+        (URL, "http://[fe80::1%25eth0]/"),
+        (URL, "http://[2606:4700::1%25?a=b#c]/"),
+        (URL, "http://exa%20mple.com/"),
         (URL, "http://example.com/" + "a" * MAX_URL_LENGTH),
     ],
 )
@@ -131,6 +152,24 @@ def test_hash_kind(value, kind):
 def test_hash_kind_of_a_non_hash_is_a_bad_request():
     with pytest.raises(ServiceError):
         hash_kind("abc")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(f"{SHA256}-1700000000", True), (f"{SHA256.lower()}-1", True), (SHA256, False),
+     (f"{MD5}-1700000000", False), (f"{SHA256}-", False), (f"{SHA256}-1x", False)],
+)  # fmt: skip
+def test_is_scan_id(value, expected):
+    assert is_scan_id(value) is expected
+
+
+@pytest.mark.parametrize(
+    ("indicator", "expected"),
+    [(Indicator(IP, "2606:4700::1111"), True), (Indicator.parse(IP, "::ffff:8.8.8.8"), False),
+     (Indicator(IP, "8.8.8.8"), False), (Indicator(URL, "http://[2606:4700::1111]/"), False)],
+)  # fmt: skip
+def test_is_ipv6(indicator, expected):
+    assert is_ipv6(indicator) is expected
 
 
 def test_indicator_parse_and_equality():
@@ -207,10 +246,34 @@ def test_v3_url_id_known_value():
         (Indicator(URL, "https://8.8.8.8/"), (), False),
         (Indicator(URL, "https://example.com/10.0.0.1"), (), False),
         (Indicator(FILE, MD5.lower()), ("corp.example.com",), False),
+        (Indicator(URL, "not a url"), (), True),
     ],
 )
 def test_is_internal(indicator, internal_domains, expected):
     assert is_internal(indicator, internal_domains) is expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("http://wiki.corp.example\\@evil.example.com/", True),  # browsers' host: wiki...
+        ("http://wiki.corp.example:pw@evil.example.com/", True),
+        ("http://pw:wiki.corp.example@evil.example.com/", True),
+        ("http://admin:10.0.0.1@evil.example.com/", True),
+        ("http://admin:localhost@evil.example.com/", True),
+        ("http://a%40b:pw@evil.example.com/", True),  # userinfo that reads as another host
+        ("http://a%2Fb@evil.example.com/", True),
+        ("http://0x7f.1/", True),
+        ("http://[::ffff:10.0.0.1]/", True),
+        ("http://WIKI.Corp.Example./x", True),
+        ("example.com/", False),
+        ("http://admin:secret@evil.example.com/", False),
+        ("https://evil.example.com/wiki.corp.example", False),
+        ("https://evil.example.com/?next=http://wiki.corp.example/", False),
+    ],
+)
+def test_every_host_like_part_of_a_url_is_judged(raw, expected):
+    assert is_internal(Indicator.parse(URL, raw), ["corp.example"]) is expected
 
 
 @pytest.mark.parametrize(
@@ -228,7 +291,8 @@ def test_is_internal(indicator, internal_domains, expected):
         ("", None),
         ("hello", None),
         ("hello world.com", None),
-        ("ftp://example.com/", None),
+        ("ftp://example.com/", URL),
+        ("file:///etc/passwd", None),
         ("1.2.3", None),
         ("a" * 33, None),
         ("12:30:45", None),

@@ -1,11 +1,13 @@
 """Scheduler logic with a recording executor and an in-process quota ledger."""
 
 import threading
+import time
 
 import pytest
 
 from dxlvtservice.errors import ServiceError
-from dxlvtservice.quota import Limits, SharedQuota
+from dxlvtservice.ledger import SharedQuota
+from dxlvtservice.quota import Limits
 from dxlvtservice.scheduler import Scheduler, _Job, plan_calls
 from dxlvtservice.upstream import Call, UpstreamError
 
@@ -68,8 +70,8 @@ def test_identical_lookups_make_one_call(tmp_path):
 
 def test_queued_reports_are_batched(tmp_path):
     recorder = Recorder()
-    # One slot a minute: the first call goes, the rest queue and must be batched.
-    scheduler = make(tmp_path, recorder, Limits(min_gap=0.5))
+    # Spaced units: the first call goes, the rest queue and must be batched.
+    scheduler = make(tmp_path, recorder, Limits(unit_gap=0.1))
     futures = [scheduler.submit(Call("v2/file/report", (f"{i:032x}",))) for i in range(6)]
     results = [f.result(10) for f in futures]
     assert results == [[{"resource": f"{i:032x}"}] for i in range(6)]
@@ -80,7 +82,7 @@ def test_queued_reports_are_batched(tmp_path):
 
 def test_waiter_that_cannot_make_it_is_refused_at_once(tmp_path):
     recorder = Recorder()
-    scheduler = make(tmp_path, recorder, Limits(min_gap=3600))
+    scheduler = make(tmp_path, recorder, Limits(unit_gap=3600))
     first = scheduler.submit(Call("v2/domain/report", ("a.example",)))
     assert first.result(5) == [{"resource": "a.example"}]
     late = scheduler.submit(Call("v2/domain/report", ("b.example",)), deadline=0)
@@ -120,7 +122,7 @@ def test_quota_refusal_backs_off_and_retries(tmp_path):
 
 def test_stop_fails_queued_requests_with_503(tmp_path):
     recorder = Recorder()
-    scheduler = make(tmp_path, recorder, Limits(min_gap=3600), max_wait=7200)
+    scheduler = make(tmp_path, recorder, Limits(unit_gap=3600), max_wait=7200)
     scheduler.submit(Call("v2/domain/report", ("a.example",))).result(5)
     queued = scheduler.submit(Call("v2/domain/report", ("b.example",)))
     scheduler.stop(1)
@@ -140,4 +142,95 @@ def test_lookup_arriving_while_results_are_delivered_makes_no_new_call(tmp_path)
     assert first.result(5) == [{"resource": "late.example"}]
     assert late[0].result(5) == first.result()
     assert len(recorder.calls) == 1
+    scheduler.stop(1)
+
+
+class Echoing(Recorder):
+    """Answers like VirusTotal: each answer echoes its resource; ``limit`` truncates."""
+
+    def __init__(self, limit=None, shuffle=False, stray=False):
+        super().__init__()
+        self.limit, self.shuffle, self.stray = limit, shuffle, stray
+
+    def __call__(self, call):
+        self.calls.append(call)
+        answers = [{"resource": r, "response_code": 1} for r in call.resources][: self.limit]
+        if self.shuffle:
+            answers.reverse()
+        if self.stray and len(answers) > 1:
+            answers[0] = {"resource": "something else"}
+        return answers
+
+
+def test_batch_takes_only_the_units_free_now(tmp_path):
+    recorder = Echoing()
+    scheduler = make(tmp_path, recorder, Limits(per_minute=3), max_wait=5)
+    futures = [scheduler.submit(Call("v2/file/report", (f"{i:032x}",))) for i in range(5)]
+    answered = [f for f in futures if not f.exception(10)]
+    assert len(answered) == 3
+    assert sum(len(c.resources) for c in recorder.calls) == 3
+    assert all(f.exception(10).code == 429 for f in futures if f not in answered)
+    scheduler.stop(1)
+
+
+def test_batch_answers_are_matched_by_the_resource_they_echo(tmp_path):
+    recorder = Echoing(shuffle=True)
+    recorder_limits = Limits(unit_gap=0.2)
+    scheduler = make(tmp_path, recorder, recorder_limits)
+    resources = [f"{i:032x}" for i in range(5)]
+    futures = [scheduler.submit(Call("v2/file/report", (r,))) for r in resources]
+    for resource, future in zip(resources, futures, strict=True):
+        assert future.result(10)[0]["resource"] == resource
+    scheduler.stop(1)
+
+
+def test_resources_left_out_of_a_truncated_batch_are_asked_again(tmp_path):
+    recorder = Echoing(limit=2)
+    scheduler = make(tmp_path, recorder, Limits(unit_gap=0.05))
+    resources = [f"{i:032x}" for i in range(6)]
+    futures = [scheduler.submit(Call("v2/file/report", (r,))) for r in resources]
+    for resource, future in zip(resources, futures, strict=True):
+        assert future.result(10)[0]["resource"] == resource
+    assert max(len(c.resources) for c in recorder.calls[1:]) <= 2  # batchSize learnt
+    scheduler.stop(1)
+
+
+def test_answers_that_cannot_be_matched_fail_only_their_lookups(tmp_path):
+    recorder = Echoing(stray=True)
+    recorder.release.clear()
+    scheduler = make(tmp_path, recorder, Limits(unit_gap=0.05))
+    resources = [f"{i:032x}" for i in range(3)]
+    futures = [scheduler.submit(Call("v2/file/report", (r,))) for r in resources]
+    outcomes = [f.exception(10) for f in futures]
+    failed = [error for error in outcomes if error is not None]
+    assert failed and all(error.code == 502 for error in failed)
+    assert any(error is None for error in outcomes)
+    scheduler.stop(1)
+
+
+def test_a_spent_day_answers_waiters_at_once_with_the_seconds_to_midnight(tmp_path):
+    recorder = Echoing()
+    scheduler = make(tmp_path, recorder, Limits(per_day=1))
+    assert scheduler.submit(Call("v2/domain/report", ("a.example",))).result(5)
+    late = scheduler.submit(Call("v2/domain/report", ("b.example",)))
+    with pytest.raises(ServiceError) as refused:
+        late.result(5)
+    assert refused.value.code == 429
+    assert "daily quota is spent until 00:00 UTC" in refused.value.message
+    assert f"retry in {refused.value.retry_after} seconds" in refused.value.message
+    assert 0 < refused.value.retry_after <= 86400
+    assert len(recorder.calls) == 1
+    scheduler.stop(1)
+
+
+def test_a_call_in_flight_past_the_deadline_answers_the_waiter(tmp_path):
+    recorder = Recorder()
+    recorder.release.clear()
+    scheduler = make(tmp_path, recorder)
+    deadline = time.time() + 2.0  # long enough to be dispatched, too short for the call
+    future = scheduler.submit(Call("v2/domain/report", ("slow.example",)), deadline=deadline)
+    with pytest.raises(ServiceError) as late:
+        future.result(5)
+    assert late.value.code == 504
+    recorder.release.set()
     scheduler.stop(1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -103,14 +104,15 @@ def in_background(function) -> tuple[threading.Thread, dict]:
 
 
 def test_flags_set_the_start_up_settings_and_sigterm_ends_a_hung_call(tmp_path):
-    flags = ["--latency-ms", "3", "--quota-per-minute", "7", "--quota-per-day", "70",
-             "--max-batch", "2"]  # fmt: skip
+    flags = ["--latency-ms", "3", "--quota-per-minute", "7", "--quota-per-hour", "40",
+             "--quota-per-day", "70", "--quota-per-month", "700", "--premium"]  # fmt: skip
     simulator = RunningSimulator(tmp_path, *flags)
     try:
         assert simulator.pid == simulator.process.pid
         settings = simulator.control.stats()["settings"]
-        assert settings == {"latency_ms": 3, "quota_per_minute": 7, "quota_per_day": 70,
-                            "max_batch": 2, "fault": None, "fault_count": None}  # fmt: skip
+        assert settings == {"latency_ms": 3, "quota_per_minute": 7, "quota_per_hour": 40,
+                            "quota_per_day": 70, "quota_per_month": 700, "premium": True,
+                            "dribble_ms": 1000, "fault": None, "fault_count": None}  # fmt: skip
         simulator.control.configure(fault="hang")
         thread, outcome = in_background(lambda: simulator.v3("domains", "example.com"))
         assert simulator.control.wait_in_progress(1)
@@ -123,11 +125,11 @@ def test_flags_set_the_start_up_settings_and_sigterm_ends_a_hung_call(tmp_path):
 
 def test_bad_flags_are_refused(tmp_path):
     process = subprocess.run(
-        [sys.executable, "-m", "devfabric.vtsim", "--api-key", API_KEY, "--max-batch", "0"],
+        [sys.executable, "-m", "devfabric.vtsim", "--api-key", API_KEY, "--quota-per-day", "-1"],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert process.returncode == 2
-    assert "max_batch" in process.stderr
+    assert "quota_per_day" in process.stderr
 
 
 # -- API keys ---------------------------------------------------------------------------------
@@ -214,7 +216,20 @@ def test_v2_file_report_by_scan_id_and_with_allinfo(sim):
     assert {key: full[key] for key in plain} == plain
 
 
-def test_v2_file_rescan(sim):
+def test_v2_file_rescan_is_forbidden_to_a_public_key(sim):
+    """docs.virustotal.com/v2.0/reference/api-responses: 403 "making a request to a
+    Private API without having the appropriate privileges"; file/rescan is private-API
+    only (docs.virustotal.com/v2.0/reference/public-vs-private-api). Uses no quota."""
+    sim.control.configure(quota_per_minute=1)
+    response = sim.v2("file/rescan", "POST", resource=EXAMPLES["file"]["malicious"])
+    assert (response.status_code, response.content) == (403, b"")
+    assert sim.control.stats()["units"] == 0
+    assert sim.v2("domain/report", domain="example.com").status_code == 200
+
+
+def test_v2_file_rescan_with_a_premium_key(sim):
+    """docs.virustotal.com/v2.0/reference/public-vs-private-api: the private API."""
+    sim.control.configure(premium=True)
     malicious, unknown = EXAMPLES["file"]["malicious"], EXAMPLES["file"]["unknown"]
     answers = sim.v2("file/rescan", "POST", resource=f"{malicious},{unknown}").json()
     assert [answer["response_code"] for answer in answers] == [1, 0]
@@ -288,7 +303,14 @@ def test_v2_domain_and_ip_reports(sim, kind, endpoint, parameter):
 
 
 def test_v2_ip_report_takes_ipv4_only_and_private_ips_are_unknown(sim):
-    assert sim.v2("ip-address/report", ip="2001:4860::8888").json()["response_code"] == -1
+    """docs.virustotal.com/v2.0/reference/ip-address-report: ``ip`` is "a valid IPv4
+    address in dotted quad notation" (the page's text is not in the searchable copy;
+    relied on the CRAN ``virustotal`` package quoting that reference). An IPv6 address
+    is invalid input: response_code -1 (docs.virustotal.com/v2.0/reference/api-responses),
+    with the simulator's "Invalid IP address"."""
+    assert sim.v2("ip-address/report", ip="2001:4860::8888").json() == {
+        "response_code": -1, "verbose_msg": "Invalid IP address",
+    }  # fmt: skip
     assert sim.v2("ip-address/report", ip="10.0.0.1").json()["response_code"] == 0
 
 
@@ -302,13 +324,14 @@ def test_v2_unknown_endpoint_and_wrong_method(sim):
 
 
 def test_v2_file_batch_answers_a_list_in_request_order_in_one_call(sim):
+    """docs.virustotal.com/v2.0/reference/file-report: several resources, one call."""
     asked = [EXAMPLES["file"]["unknown"], FILE_HASHES["malicious"]["md5"],
              EXAMPLES["file"]["clean"], "bogus"]  # fmt: skip
     answers = sim.v2("file/report", resource=", ".join(asked)).json()
     assert [answer["resource"] for answer in answers] == asked
     assert [answer["response_code"] for answer in answers] == [0, 1, 1, 0]
     stats = sim.control.stats()
-    assert stats["calls"] == 1
+    assert (stats["calls"], stats["units"]) == (1, 4)
     assert stats["resources_by_endpoint"] == {"v2/file/report": asked}
 
 
@@ -318,22 +341,35 @@ def test_v2_url_batch_is_newline_separated(sim):
     assert [answer["url"] for answer in answers] == asked
 
 
-def test_v2_batch_past_max_batch_is_cut_to_max_batch(sim):
-    asked = [FILE_HASHES[name]["sha1"] for name in dataset.CATEGORIES]  # five resources
+def test_v2_batch_past_the_key_limit_is_answered_for_its_first_4_or_25_silently(sim):
+    """The 4 (public) / 25 (premium) items of a v2 batch: the old public API
+    documentation (www.virustotal.com/en/documentation/public-api/, "batch requests")
+    and the private one; docs.virustotal.com's v2 pages no longer state the figures,
+    so this follows issue 8 and the limits VirusTotal.Net encodes from those pages."""
+    asked = [f"{i:032x}" for i in range(30)]
     answers = sim.v2("file/report", resource=",".join(asked)).json()
     assert [answer["resource"] for answer in answers] == asked[:4]
-    sim.control.configure(max_batch=2)
+    sim.control.configure(premium=True)
+    answers = sim.v2("url/report", "POST", resource="\n".join(
+        f"http://site{i}.example.net/" for i in range(30))).json()  # fmt: skip
+    assert len(answers) == 25
     answers = sim.v2("file/report", resource=",".join(asked)).json()
-    assert [answer["resource"] for answer in answers] == asked[:2]
+    assert [answer["resource"] for answer in answers] == asked[:25]
     assert sim.control.stats()["resources_by_endpoint"]["v2/file/report"] == asked * 2
 
 
-def test_a_single_resource_gets_an_object_and_a_list_of_one_cut_from_more(sim):
-    sim.control.configure(max_batch=1)
-    single = sim.v2("file/report", resource=EXAMPLES["file"]["clean"]).json()
-    both = f"{EXAMPLES['file']['clean']},{EXAMPLES['file']['low']}"
-    listed = sim.v2("file/report", resource=both).json()
-    assert isinstance(single, dict) and isinstance(listed, list) and listed == [single]
+def test_a_truncated_batch_costs_the_resources_asked(sim):
+    """docs.virustotal.com/docs/quota-consumption: a multi-hash file/report "will count
+    as one request per hash in the list" - the list sent, so 5 asked on a public key
+    cost 5 units though 4 are answered; a client budgeting what it sends is never
+    surprised. On a key of 4 units a minute such a batch is refused whole."""
+    asked = [f"{i:032x}" for i in range(5)]
+    assert len(sim.v2("file/report", resource=",".join(asked)).json()) == 4
+    assert sim.control.stats()["units"] == 5
+    sim.control.reset()
+    sim.control.configure(quota_per_minute=4)
+    assert sim.v2("file/report", resource=",".join(asked)).status_code == 204
+    assert sim.control.stats()["units"] == 0
 
 
 # -- v3 shapes --------------------------------------------------------------------------------
@@ -448,6 +484,8 @@ def test_a_synthetic_file_is_the_same_file_under_all_its_hashes(sim):
 
 
 def test_v2_over_quota_is_204_with_an_empty_body_and_uses_nothing(sim):
+    """docs.virustotal.com/v2.0/reference/api-responses: 204, "You have exceeded one of
+    your quotas (minute, daily or monthly)"."""
     sim.control.configure(quota_per_minute=2)
     domain = EXAMPLES["domain"]["clean"]
     assert [sim.v2("domain/report", domain=domain).status_code for _ in range(2)] == [200, 200]
@@ -458,9 +496,11 @@ def test_v2_over_quota_is_204_with_an_empty_body_and_uses_nothing(sim):
     assert stats["quota_refusals"] == 2
     assert stats["quota"]["per_minute"] == {"limit": 2, "used": 2}
     assert stats["statuses"] == {"200": 2, "204": 2}
+    assert stats["units"] == 2
 
 
 def test_v3_over_quota_is_429_quota_exceeded(sim):
+    """docs.virustotal.com/reference/errors: 429 QuotaExceededError."""
     sim.control.configure(quota_per_day=1)
     assert sim.v3("domains", "example.com").status_code == 200
     refused = sim.v3("domains", "example.com")
@@ -469,16 +509,103 @@ def test_v3_over_quota_is_429_quota_exceeded(sim):
     assert refused.json()["error"]["message"]
 
 
-def test_quota_counts_calls_not_resources_and_is_shared_by_v2_and_v3(sim):
-    sim.control.configure(quota_per_minute=2)
-    hashes = ",".join(list(EXAMPLES["file"].values())[:4])
-    assert sim.v2("file/report", resource=hashes).status_code == 200
+@pytest.mark.parametrize(
+    ("endpoint", "method", "parameter", "separator", "kind"),
+    [("file/report", "GET", "resource", ",", "file"),
+     ("url/report", "POST", "resource", "\n", "url"),
+     ("url/scan", "POST", "url", "\n", "url")],
+)  # fmt: skip
+def test_a_v2_batch_costs_one_unit_per_resource(sim, endpoint, method, parameter, separator,
+                                                kind):  # fmt: skip
+    """docs.virustotal.com/docs/quota-consumption: "it will count as one request per hash
+    in the list" (file/report; the same counting for the other v2 batch endpoints)."""
+    sim.control.configure(quota_per_minute=5)
+    batch = separator.join(list(EXAMPLES[kind].values())[:4])
+    assert sim.v2(endpoint, method, **{parameter: batch}).status_code == 200
+    assert sim.v2(endpoint, method, **{parameter: batch}).status_code == 204  # 4 + 4 > 5
+    stats = sim.control.stats()
+    assert (stats["calls"], stats["units"], stats["quota_refusals"]) == (2, 4, 1)
+    assert stats["units_by_endpoint"] == {f"v2/{endpoint}": 4}
+    assert stats["quota"]["per_minute"] == {"limit": 5, "used": 4}
+
+
+def test_every_other_call_costs_one_unit_and_v2_and_v3_share_the_quota(sim):
+    """docs.virustotal.com/docs/quota-consumption: "Usually one API call consumes one
+    request from your quota" - v2 domain/ip reports and every v3 call."""
+    sim.control.configure(quota_per_minute=4)
+    assert sim.v2("domain/report", domain="example.com").status_code == 200
+    assert sim.v2("ip-address/report", ip="8.8.8.8").status_code == 200
     assert sim.v3("files", EXAMPLES["file"]["clean"]).status_code == 200
-    assert sim.v3("files", EXAMPLES["file"]["clean"]).status_code == 429
-    assert sim.v2("file/report", resource=hashes).status_code == 204
+    assert sim.v3("domains", "example.com").status_code == 200
+    assert sim.v3("domains", "example.com").status_code == 429
+    assert sim.v2("file/report", resource=EXAMPLES["file"]["clean"]).status_code == 204
+    stats = sim.control.stats()
+    assert stats["units"] == 4
+    assert stats["units_by_endpoint"] == {"v2/domain/report": 1, "v2/ip-address/report": 1,
+                                          "v3/files": 1, "v3/domains": 1}  # fmt: skip
+
+
+def test_hour_day_and_month_quotas_refuse_like_the_minute(sim):
+    """docs.virustotal.com/docs/consumption-quotas-handled: "API quotas have 3 limits:
+    per minute, daily, monthly" (and the hourly one overall_quotas reports)."""
+    for window in ("quota_per_hour", "quota_per_day", "quota_per_month"):
+        sim.control.reset(settings=True)
+        sim.control.configure(**{window: 2})
+        statuses = [sim.v3("domains", "example.com").status_code for _ in range(3)]
+        assert statuses == [200, 200, 429], window
+        assert sim.control.stats()["quota"][window.removeprefix("quota_")]["used"] == 2
+
+
+def test_units_consumed_by_another_tool_count_against_the_key(sim):
+    """docs.virustotal.com/docs/quota-consumption: group quota is shared, so the key's
+    windows hold units this client never spent."""
+    sim.control.configure(quota_per_day=102)
+    windows = sim.control.consume(100)
+    assert windows["per_day"] == {"limit": 102, "used": 100}
+    assert [sim.v3("domains", "example.com").status_code for _ in range(3)] == [200, 200, 429]
+    stats = sim.control.stats()
+    assert (stats["units"], stats["quota"]["per_day"]["used"]) == (2, 102)
+    with pytest.raises(ValueError):
+        sim.control.consume(0)
+
+
+def test_overall_quotas_reports_allowed_and_used_units(sim):
+    """docs.virustotal.com/reference/get-user-overall-quotas: data.api_requests_hourly|
+    daily|monthly.user.{allowed, used}; "group" (with inherited_from) only for a key in a
+    group, which the simulated key is not. An unlimited window reports 1,000,000,000, as
+    VirusTotal does for a free key's monthly quota (github.com/Jerry23011/VirusTotal-macOS
+    issue 3). Reading it is metered like any call ("usually one API call consumes one
+    request", docs.virustotal.com/docs/quota-consumption; no exception is documented), and
+    counts itself."""
+    sim.control.configure(quota_per_hour=240, quota_per_day=500)
+    sim.control.consume(100)
+    sim.v2("file/report", resource=",".join(list(EXAMPLES["file"].values())[:3]))
+    response = sim.http.get(f"{sim.url}/api/v3/users/{API_KEY}/overall_quotas",
+                            headers={"x-apikey": API_KEY})  # fmt: skip
+    assert response.status_code == 200
+    assert response.json() == {"data": {
+        "api_requests_hourly": {"user": {"allowed": 240, "used": 104}},
+        "api_requests_daily": {"user": {"allowed": 500, "used": 104}},
+        "api_requests_monthly": {"user": {"allowed": 1_000_000_000, "used": 104}},
+    }}  # fmt: skip
+    stats = sim.control.stats()
+    assert stats["units_by_endpoint"]["v3/overall_quotas"] == 1
+    assert API_KEY not in json.dumps(stats)
+
+
+def test_overall_quotas_needs_the_key_and_knows_only_its_own_user(sim):
+    """docs.virustotal.com/reference/errors: 401 without a key, 404 NotFoundError."""
+    path = f"{sim.url}/api/v3/users/{API_KEY}/overall_quotas"
+    assert sim.http.get(path).status_code == 401
+    other = sim.http.get(f"{sim.url}/api/v3/users/someone/overall_quotas",
+                         headers={"x-apikey": API_KEY})  # fmt: skip
+    assert other.status_code == 404 and other.json()["error"]["code"] == "NotFoundError"
+    sim.control.configure(quota_per_minute=0)
+    assert sim.http.get(path, headers={"x-apikey": API_KEY}).status_code == 429
 
 
 def test_rejected_keys_and_bad_routes_use_no_quota_and_reset_restores_it(sim):
+    """docs.virustotal.com/v2.0/reference/api-responses: a 403 is no quota used."""
     sim.control.configure(quota_per_minute=1)
     assert sim.v2("domain/report", key="wrong", domain="example.com").status_code == 403
     assert sim.v2("no/such/endpoint").status_code == 404
@@ -537,6 +664,40 @@ def test_hang_fault_holds_calls_until_reset(sim):
     assert sim.v3("domains", "example.com").status_code == 200
 
 
+def test_reset_fault_closes_the_connection_without_an_answer(sim):
+    """docs.virustotal.com/reference/errors: 5xx are VirusTotal's own failures; a reset
+    connection is the network's, with no answer at all. Uses no quota."""
+    sim.control.configure(fault="reset", fault_count=1, quota_per_minute=1)
+    with pytest.raises(requests.ConnectionError):
+        sim.v3("domains", "example.com")
+    assert sim.v3("domains", "example.com").status_code == 200
+    stats = sim.control.stats()
+    assert stats["statuses"] == {"no_answer": 1, "200": 1}
+    assert stats["units"] == 1
+
+
+def test_dribble_fault_sends_the_answer_one_byte_at_a_time(sim):
+    """docs.virustotal.com/reference/errors (DeadlineExceededError: an operation that
+    took too long); a slow answer is still an answer, and VirusTotal counted it."""
+    sim.control.configure(fault="dribble", fault_count=1, dribble_ms=1)
+    response = sim.v3("domains", EXAMPLES["domain"]["clean"])
+    assert response.status_code == 200 and response.json()["data"]["type"] == "domain"
+    assert sim.control.stats()["units"] == 1
+
+
+def test_dribble_ends_early_on_reset(sim):
+    """As above; a dribbling call is let go by reset, like a hung one."""
+    sim.control.configure(fault="dribble", dribble_ms=60_000)
+    host, port = sim.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as raw:
+        raw.sendall(f"GET /api/v3/domains/example.com HTTP/1.1\r\nHost: {host}\r\n"
+                    f"x-apikey: {API_KEY}\r\n\r\n".encode())  # fmt: skip
+        assert raw.recv(1) == b"H"  # the first byte at once, the next in a minute
+        sim.control.reset()
+        assert raw.recv(100) == b""  # closed, the rest never sent
+    assert sim.control.stats()["in_progress"] == 0
+
+
 def test_fault_count_limits_the_fault_to_the_next_calls(sim):
     settings = sim.control.configure(fault="http500", fault_count=2)
     assert (settings["fault"], settings["fault_count"]) == ("http500", 2)
@@ -565,8 +726,9 @@ def test_a_fault_is_cleared_by_configure_and_by_reset(sim):
 @pytest.mark.parametrize(
     "settings",
     [{"fault": "explode"}, {"fault_count": 2}, {"fault": "hang", "fault_count": 0},
-     {"latency_ms": -1}, {"max_batch": 0}, {"quota_per_day": "many"}, {"api_key": ""},
-     {"colour": "blue"}, {"latency_ms": 5, "max_batch": True}],
+     {"latency_ms": -1}, {"max_batch": 4}, {"quota_per_day": "many"}, {"api_key": ""},
+     {"colour": "blue"}, {"latency_ms": 5, "quota_per_month": True}, {"premium": "yes"},
+     {"dribble_ms": 0}],
 )  # fmt: skip
 def test_configure_refuses_bad_settings_and_changes_nothing(sim, settings):
     before = sim.control.stats()["settings"]
@@ -595,6 +757,9 @@ def test_counters(sim):
         "v2/domain/report": ["example.com"], "v3/urls": [url], "v3/ip_addresses": ["8.8.8.8"],
     }  # fmt: skip
     assert stats["statuses"] == {"200": 4, "403": 1}
+    assert stats["units"] == 4
+    assert stats["units_by_endpoint"] == {"v2/file/report": 1, "v2/url/report": 1,
+                                          "v3/urls": 1, "v3/ip_addresses": 1}  # fmt: skip
     assert (stats["in_progress"], stats["quota_refusals"], stats["faults_injected"]) == (0, 0, 0)
     assert "api_key" not in json.dumps(stats) and API_KEY not in json.dumps(stats)
     sim.control.reset()
