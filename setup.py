@@ -22,6 +22,7 @@ setup(
     install_requires=[
         "dxlclient>=5.6,<6",
         "dxlbootstrap>=0.2.2,<0.3",
+        "msgpack>=0.5,<1",  # dxlclient's range; read directly for large requests
         # dxlbootstrap 0.2.2 imports pkg_resources, removed in setuptools 82.
         "setuptools>=40,<82",
         "requests>=2.28,<3",

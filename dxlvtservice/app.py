@@ -28,12 +28,15 @@ from .cache import ReportCache
 from .classify import Classifier
 from .compat import CompatibleTopics, Policy
 from .config import CONFIG_FILE_NAME, Settings, load
-from .errors import UNAVAILABLE, ServiceError, bad_request
+from .errors import UNAVAILABLE, ServiceError
 from .health import RequestCounters, UpstreamStatus
 from .ledger import SharedQuota
 from .lookups import Lookups
+from .payloads import FIELD_TYPES, check_fields, decode_object
 from .quota import Limits
+from .sandbox import EXPRESSIONS
 from .scheduler import Scheduler
+from .transport import accept_large_requests
 from .upstream import VirusTotalClient
 
 logger = logging.getLogger(__name__)
@@ -122,6 +125,11 @@ class VirusTotalService(Application):
         if self.allowance is not None:
             self.allowance.start()
 
+    def on_register_event_handlers(self) -> None:
+        """Called once connected, before any subscription: see every request that arrives."""
+        accept_large_requests(self._dxl_client)
+        EXPRESSIONS.start()
+
     def on_register_services(self) -> None:
         service = ServiceRegistrationInfo(self._dxl_client, SERVICE_TYPE)
         assert self.settings is not None
@@ -144,20 +152,10 @@ class VirusTotalService(Application):
 
     # -- requests -----------------------------------------------------------
 
-    def _decode(self, request: Request) -> dict:
+    def _decode(self, request: Request, topic: str) -> dict:
         assert self.settings is not None
-        payload = request.payload or b""
-        if len(payload) > self.settings.max_payload_bytes:
-            raise bad_request(
-                f"the payload of {len(payload)} bytes is over the limit of "
-                f"{self.settings.max_payload_bytes}"
-            )
-        try:
-            document = json.loads(payload.decode("utf-8").rstrip("\0"))
-        except (UnicodeDecodeError, ValueError):
-            raise bad_request("the payload is not JSON") from None
-        if not isinstance(document, dict):
-            raise bad_request("the payload must be a JSON object")
+        document = decode_object(request.payload or b"", max_bytes=self.settings.max_payload_bytes)
+        check_fields(document, FIELD_TYPES.get(topic.removeprefix(SERVICE_TYPE), {}))
         return document
 
     def dispatch(self, request: Request, topic: str, handler: Handler, *, raw: bool) -> None:
@@ -169,7 +167,7 @@ class VirusTotalService(Application):
                 return
             self._in_flight += 1
         try:
-            future = handler(request.payload if raw else self._decode(request))
+            future = handler(request.payload if raw else self._decode(request, topic))
         except Exception as error:  # validation failed, or a bug: still one answer
             future = Future()
             future.set_exception(error)
@@ -243,6 +241,7 @@ class VirusTotalService(Application):
         with self._idle:
             self._idle.wait_for(lambda: self._in_flight == 0, timeout=2)
         self.destroy()
+        EXPRESSIONS.close()
         self.cache.close()
         self.quota.close()
         self.client.close()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -24,6 +23,7 @@ from typing import Any
 import diskcache
 
 from .indicators import is_scan_id
+from .storage import open_private_cache
 
 STALE_RETENTION = 7 * 86400.0
 MEMORY_ENTRIES = 1024
@@ -118,11 +118,7 @@ class ReportCache:
 
     def _open(self, directory: Path) -> None:
         try:
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            os.chmod(directory, 0o700)
-            self._store = diskcache.Cache(
-                str(directory / "reports"), disk=diskcache.JSONDisk, timeout=5
-            )
+            self._store = open_private_cache(directory / "reports", timeout=5)
             len(self._store)  # touch the database now: corruption shows here, not later
             self.status = "ok"
         except Exception as error:

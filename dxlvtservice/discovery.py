@@ -33,8 +33,8 @@ filters applies to them.
 Hostile input is bounded: runs of brackets and hyphens that make ioc-fanger's
 regular expressions quadratic are blanked, text is searched in pieces of at
 most :data:`CHUNK_CHARS` characters, the time budget is checked between pieces
-and strings (and bounds the JSONata evaluation, whose regular expressions are
-refused because a backtracking one cannot be interrupted), and the search
+and strings (and bounds the JSONata evaluation, which runs in a worker
+process, :mod:`sandbox`, whose regular expressions are refused), and the search
 stops as soon as there are surely more indicators than allowed.
 """
 
@@ -48,10 +48,10 @@ from typing import Any
 
 import ioc_fanger
 from ioc_finder import find_iocs
-from jsonata import Jsonata
 
 from .errors import ServiceError, bad_request
 from .indicators import Indicator, IndicatorType, detect_type, hash_kind, url_host
+from .sandbox import EXPRESSIONS
 
 FILE, URL, DOMAIN, IP = ALL_TYPES = tuple(IndicatorType)
 
@@ -93,7 +93,6 @@ CHUNK_CHARS = 4096
 
 DEFAULT_TIME_BUDGET_SEC = 2.0
 MAX_EXPRESSION_CHARS = 4096
-JSONATA_MAX_DEPTH = 200
 
 _IOC_FINDER_TYPES = {
     "domains": DOMAIN,
@@ -205,26 +204,13 @@ def _extract(piece: str) -> tuple[Indicator, ...]:
     return tuple(indicator for _, indicator in found)
 
 
-def _no_regex(pattern: str, flags: Any) -> Any:
-    raise ValueError("regular expressions are not allowed")
-
-
 def _select(expression: Any, data: Any, seconds: float) -> Any:
     """``expression`` evaluated on ``data`` within ``seconds``; 400 if it fails."""
     if not isinstance(expression, str) or not expression.strip():
         raise bad_request("expression must be a non-empty JSONata expression")
     if len(expression) > MAX_EXPRESSION_CHARS:
         raise bad_request(f"expression is longer than {MAX_EXPRESSION_CHARS} characters")
-    try:
-        query = Jsonata(
-            expression,
-            regex_engine=_no_regex,
-            timeout=max(1, int(seconds * 1000)),
-            stack=JSONATA_MAX_DEPTH,
-        )
-        return query.evaluate(data)
-    except Exception as err:  # a requester's expression must never take the service down
-        raise bad_request(f"the expression could not be evaluated: {str(err)[:200]}") from None
+    return EXPRESSIONS.evaluate(expression, data, seconds)
 
 
 class _Finder:

@@ -22,6 +22,7 @@ import diskcache
 
 from . import quota
 from .quota import Ledger, Limits
+from .storage import open_private_cache
 
 _LEDGER_KEY = "ledger"
 _ALLOWANCE_KEY = "allowance"
@@ -98,13 +99,12 @@ class SharedQuota:
         try:
             if directory is None:
                 raise OSError("no directory")
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._store = diskcache.Cache(str(directory), disk=diskcache.JSONDisk, timeout=10)
+            self._store = open_private_cache(directory, timeout=10)
         except Exception as error:  # any storage failure: keep serving, in memory
             self._degrade(error)
 
     def _degrade(self, error: BaseException) -> None:
-        self.degraded = f"quota ledger kept in memory: {type(error).__name__}"
+        self.degraded = f"quota ledger kept in memory: {type(error).__name__}: {error}"
         logger.warning("Quota ledger unavailable (%s); counting in this process only", error)
         self._store = _MemoryStore()
 
