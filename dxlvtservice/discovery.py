@@ -1,4 +1,4 @@
-"""Finding the indicators a ``classify`` request names (SPEC section 3).
+"""Finding the indicators a ``classify`` request names (README: `/classify`).
 
 Three sources, read in the request's order:
 

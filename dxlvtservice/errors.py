@@ -1,4 +1,4 @@
-"""Failures that a DXL client sees: SPEC section 7 codes with one readable sentence."""
+"""Failures that a DXL client sees: the service's error codes, each with one readable sentence."""
 
 from __future__ import annotations
 

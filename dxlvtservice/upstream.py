@@ -1,4 +1,4 @@
-"""The VirusTotal HTTP edge: one ``requests.Session``, v2 and v3, failures as SPEC 7 codes.
+"""The VirusTotal HTTP edge: one ``requests.Session``, v2 and v3, failures as error codes.
 
 An upstream call is described by a :class:`Call` (pure data), so the scheduler
 can queue, coalesce and batch calls without knowing HTTP, and this module can

@@ -1,4 +1,4 @@
-"""The verdict rules of SPEC section 4: a report and thresholds in, one of five outcomes out.
+"""The verdict rules (README: Verdict rules): a report and thresholds in, one of five outcomes out.
 
 Pure functions over plain dicts, so ``classify`` (reports fetched here) and
 ``analyze`` (reports the requester already has) judge alike. Reports come in
@@ -206,7 +206,7 @@ def _assess_error(error: Any) -> Assessment:
 
 
 def assess(type_: IndicatorType | str, report: Any, rules: Rules) -> Assessment:
-    """Apply SPEC 4 to one report of an indicator of ``type_``.
+    """Apply the verdict rules to one report of an indicator of ``type_``.
 
     ``report`` is a v2 or v3 report as VirusTotal answers it, None when there
     is none (rule 1; callers with a better reason replace ``reason``), or

@@ -79,7 +79,7 @@ class Detections:
     communicating_samples: int = 0
 
     def heuristic_count(self, kind: str) -> int:
-        """The count SPEC 4 rule 6 compares with a heuristic threshold."""
+        """The count the heuristic verdict rule compares with a heuristic threshold."""
         third = self.referrer_samples if kind == "domain" else self.communicating_samples
         return self.urls + self.downloaded_samples + third
 
@@ -228,7 +228,7 @@ def _synthetic_profile(kind: str, key: str, analysed_at: int) -> Profile:
 
 
 def _synthetic_detections(kind: str, key: str, category: str) -> Detections:
-    """Heuristic count (SPEC 4 rule 6): malicious 11-24, low 1-4, clean 0."""
+    """Heuristic count (the heuristic verdict rule): malicious 11-24, low 1-4, clean 0."""
     ranges = {
         "malicious": ((6, 12), (3, 7), (2, 5), (0, 3)),
         "low": ((1, 2), (0, 1), (0, 1), (0, 0)),

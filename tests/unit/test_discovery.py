@@ -1,4 +1,4 @@
-"""Indicator discovery in ``classify`` requests (SPEC section 3)."""
+"""Indicator discovery in ``classify`` requests (README: `/classify`)."""
 
 import random
 import string

@@ -1,6 +1,6 @@
-"""SPEC section 4, rule by rule, for v2 and v3 reports: one table, boundaries included.
+"""The verdict rules (README), rule by rule, for v2 and v3 reports: one table, boundaries included.
 
-Expected values come from the SPEC (thresholds, counts, P / total), never
+Expected values come from the README's rules (thresholds, counts, P / total), never
 from running the code.
 """
 
