@@ -77,15 +77,20 @@ def run(config_dir: Path) -> int:
     stop = threading.Event()
     running = threading.Event()
 
+    service = VirusTotalService(config_dir)
+
     def on_signal(signum: int, _frame: object) -> None:
         logger.info("Signal %d received, stopping", signum)
-        if not stop.is_set() and not running.is_set():
-            raise SystemExit(0)  # still connecting: nothing to drain
+        first = not stop.is_set()
         stop.set()
+        # Still connecting: nothing to drain or unregister. Once connected, the
+        # start-up goes on to its end and shuts down at once, so a service that
+        # was registered is unregistered.
+        if first and not running.is_set() and not service.connected:
+            raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    service = VirusTotalService(config_dir)
     try:
         service.run()
     except ConfigError as error:

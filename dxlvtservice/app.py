@@ -225,6 +225,12 @@ class VirusTotalService(Application):
 
     # -- lifecycle ----------------------------------------------------------
 
+    @property
+    def connected(self) -> bool:
+        """Whether the DXL client is connected (registration may be under way)."""
+        client = self._dxl_client
+        return client is not None and client.connected
+
     def shutdown(self) -> None:
         """Stop taking requests, let those in flight finish, unregister, close."""
         assert self.settings is not None
