@@ -29,6 +29,7 @@ from .classify import Classifier
 from .compat import CompatibleTopics, Policy
 from .config import CONFIG_FILE_NAME, Settings, load
 from .errors import UNAVAILABLE, ServiceError
+from .events import VerdictEvents, VerdictMemory
 from .health import RequestCounters, UpstreamStatus
 from .ledger import SharedQuota
 from .lookups import Lookups
@@ -117,11 +118,16 @@ class VirusTotalService(Application):
             settings.batch_size,
         )
         self.compat = CompatibleTopics(self.lookups, self.scheduler, policy)
-        self.classifier = Classifier(self.lookups, settings, self.publish_verdict)
+        self.events = VerdictEvents(
+            VerdictMemory(settings.publish_verdicts, settings.event_interval),
+            self.publish_verdict,
+        )
+        self.classifier = Classifier(self.lookups, settings, self.events.offer)
         self.allowance = (
             AllowanceWatch(self.scheduler, self.quota) if settings.discover_quota else None
         )
         self.scheduler.start()
+        self.events.start()
         if self.allowance is not None:
             self.allowance.start()
 
@@ -199,14 +205,11 @@ class VirusTotalService(Application):
             ErrorResponse(request, error_code=error.code, error_message=error.message)
         )
 
-    def publish_verdict(self, result: dict) -> None:
-        """Send a classified result as a verdict event."""
+    def publish_verdict(self, payload: dict) -> None:
+        """Send one verdict event (from the events thread, never a request's)."""
         event = Event(VERDICT_EVENT_TOPIC)
-        event.payload = json.dumps(result).encode("utf-8")
-        try:
-            self._dxl_client.send_event(event)
-        except Exception:
-            logger.exception("Could not publish a verdict event")
+        event.payload = json.dumps(payload).encode("utf-8")
+        self._dxl_client.send_event(event)
 
     def health(self) -> dict:
         assert self.settings is not None
@@ -221,6 +224,7 @@ class VirusTotalService(Application):
             "cache": self.cache.stats(),
             "queue": self.scheduler.stats(),
             "requests": self.counters.to_dict(),
+            "events": self.events.stats(),
         }
 
     # -- lifecycle ----------------------------------------------------------
@@ -242,6 +246,7 @@ class VirusTotalService(Application):
                 self._idle.wait(deadline - time.monotonic())
         if self.allowance is not None:
             self.allowance.stop()
+        self.events.stop()
         self.client.abort()  # the grace is over: what is still upstream ends now (504)
         self.scheduler.stop(timeout=max(0.5, deadline - time.monotonic()))
         with self._idle:

@@ -1,9 +1,9 @@
 """``classify`` and ``analyze``: indicators in, verdicts out (README: Topics).
 
 Discovery and the verdict rules are pure (:mod:`discovery`, :mod:`verdicts`);
-this module turns lookups into result objects, and publishes the verdicts the
-configuration asks for as events. Upstream trouble never fails a ``classify``
-request: it shows in the affected results.
+this module turns lookups into result objects, and hands every result to the
+verdict events (:mod:`events`), which publish what is news. Upstream trouble
+never fails a ``classify`` request: it shows in the affected results.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class Classifier:
     """Handlers for ``/classify`` and ``/analyze``."""
 
     def __init__(
-        self, lookups: Lookups, settings: Settings, publish: Callable[[dict], None]
+        self, lookups: Lookups, settings: Settings, publish: Callable[[list[dict]], None]
     ) -> None:
         self._lookups = lookups
         self._settings = settings
@@ -94,9 +94,7 @@ class Classifier:
 
         def assemble(done: Future) -> None:
             results = [f.result() for f in done.result()]
-            for result in results:
-                if result["verdict"] in self._settings.publish_verdicts:
-                    self._publish(result)
+            self._publish(results)
             verdicts = [r["verdict"] for r in results]
             answer.set_result(
                 {

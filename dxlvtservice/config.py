@@ -66,6 +66,7 @@ class Settings:
     max_payload_bytes: int = 1048576
     max_indicators: int = 100
     shutdown_grace: float = 10.0
+    event_interval: float = 3600.0
     warnings: tuple[str, ...] = ()
 
 
@@ -254,6 +255,7 @@ def parse(
         max_payload_bytes=number("Limits", "maxPayloadBytes", 1048576, minimum=64),
         max_indicators=number("Limits", "maxIndicatorsPerRequest", 100, minimum=1),
         shutdown_grace=number("Limits", "shutdownGraceSec", 10, maximum=3600),
+        event_interval=number("Events", "eventIntervalSec", 3600, maximum=366 * 86400),
         warnings=tuple(warnings),
     )
 
