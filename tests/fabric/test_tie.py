@@ -78,7 +78,8 @@ def test_a_hanging_tie_does_not_answer(tie, tie_client):
     waiting.start()
     tie.wait_for_queries(1)
     tie.hanging = False
-    assert tie_client.get_file_reputation(FILE)  # answered after the held one: it was never answered
+    # Answered after the held query, so the held one was never answered.
+    assert tie_client.get_file_reputation(FILE)
     assert waiting.is_alive() and answers == []
 
 
