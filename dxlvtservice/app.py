@@ -25,7 +25,7 @@ from dxlclient.service import ServiceRegistrationInfo
 from . import SERVICE_TYPE, VERDICT_EVENT_TOPIC, __version__
 from .allowance import AllowanceWatch
 from .cache import ReportCache
-from .classify import Classifier
+from .classify import Classifier, Listener
 from .compat import CompatibleTopics, Policy
 from .config import CONFIG_FILE_NAME, Settings, load
 from .errors import UNAVAILABLE, ServiceError
@@ -37,6 +37,7 @@ from .payloads import FIELD_TYPES, check_fields, decode_object
 from .quota import Limits
 from .sandbox import EXPRESSIONS
 from .scheduler import Scheduler
+from .tie import OFF, DxlTie, ExportPolicy, TieExporter
 from .transport import accept_large_requests
 from .upstream import VirusTotalClient
 
@@ -122,12 +123,24 @@ class VirusTotalService(Application):
             VerdictMemory(settings.publish_verdicts, settings.event_interval),
             self.publish_verdict,
         )
-        self.classifier = Classifier(self.lookups, settings, self.events.offer)
+        self.tie = (
+            TieExporter(
+                ExportPolicy(settings.tie_malicious_level, settings.tie_trusted_level),
+                DxlTie(lambda: self._dxl_client),
+            )
+            if settings.tie_export else None
+        )  # fmt: skip
+        self._listeners: list[Listener] = [lambda results, _: self.events.offer(results)]
+        if self.tie is not None:
+            self._listeners.append(self.tie.offer)
+        self.classifier = Classifier(self.lookups, settings, self._hand_over)
         self.allowance = (
             AllowanceWatch(self.scheduler, self.quota) if settings.discover_quota else None
         )
         self.scheduler.start()
         self.events.start()
+        if self.tie is not None:
+            self.tie.start()
         if self.allowance is not None:
             self.allowance.start()
 
@@ -205,6 +218,14 @@ class VirusTotalService(Application):
             ErrorResponse(request, error_code=error.code, error_message=error.message)
         )
 
+    def _hand_over(self, results: list[dict], reports: list) -> None:
+        """Give a request's results and reports to each listener; none can stop an answer."""
+        for listener in self._listeners:
+            try:
+                listener(results, reports)
+            except Exception:
+                logger.exception("A verdict listener failed")
+
     def publish_verdict(self, payload: dict) -> None:
         """Send one verdict event (from the events thread, never a request's)."""
         event = Event(VERDICT_EVENT_TOPIC)
@@ -225,6 +246,7 @@ class VirusTotalService(Application):
             "queue": self.scheduler.stats(),
             "requests": self.counters.to_dict(),
             "events": self.events.stats(),
+            "tie": self.tie.stats() if self.tie is not None else OFF,
         }
 
     # -- lifecycle ----------------------------------------------------------
@@ -247,6 +269,8 @@ class VirusTotalService(Application):
         if self.allowance is not None:
             self.allowance.stop()
         self.events.stop()
+        if self.tie is not None:
+            self.tie.stop()
         self.client.abort()  # the grace is over: what is still upstream ends now (504)
         self.scheduler.stop(timeout=max(0.5, deadline - time.monotonic()))
         with self._idle:

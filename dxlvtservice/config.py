@@ -24,6 +24,10 @@ _TRUE = {"yes", "true", "on", "1"}
 _FALSE = {"no", "false", "off", "0"}
 # Sections owned by dxlbootstrap's Application; validated here, applied by it.
 _POOL_SECTIONS = ("IncomingMessagePool", "MessageCallbackPool")
+# TIE trust levels a verdict may become: known / most likely / might be malicious, and
+# might be / most likely trusted (never known trusted: that is for GTI or an administrator).
+MALICIOUS_TRUST_LEVELS = (1, 15, 30)
+TRUSTED_TRUST_LEVELS = (70, 85)
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
@@ -67,6 +71,10 @@ class Settings:
     max_indicators: int = 100
     shutdown_grace: float = 10.0
     event_interval: float = 3600.0
+    tie_export: bool = False
+    tie_malicious_level: int = 1
+    tie_trusted_level: int | None = 70
+    tie_enrich_first_instance: bool = False
     warnings: tuple[str, ...] = ()
 
 
@@ -182,6 +190,18 @@ def _publish_verdicts(reader: _Reader) -> frozenset[str]:
     return frozenset(chosen)
 
 
+def _trust_level(
+    reader: _Reader, key: str, default: int, allowed: tuple[int, ...], *, can_be_off: bool = False
+) -> int | None:
+    """A TIE trust level from the few that mean a verdict (docs/tie.md), or ``off`` (None)."""
+    off = ("off",) if can_be_off else ()
+    level = reader.number("TIE", key, default, off_words=off)
+    if level is not None and level not in allowed:
+        choices = ", ".join(map(str, allowed)) + (" or off" if off else "")
+        raise reader.fail("TIE", key, f"must be one of {choices}, got {level}")
+    return level
+
+
 def _internal_domains(reader: _Reader) -> tuple[str, ...]:
     domains = []
     for suffix in reader.items("Classification", "internalDomains"):
@@ -256,6 +276,12 @@ def parse(
         max_indicators=number("Limits", "maxIndicatorsPerRequest", 100, minimum=1),
         shutdown_grace=number("Limits", "shutdownGraceSec", 10, maximum=3600),
         event_interval=number("Events", "eventIntervalSec", 3600, maximum=366 * 86400),
+        tie_export=reader.flag("TIE", "exportVerdicts", False),
+        tie_malicious_level=_trust_level(reader, "maliciousTrustLevel", 1, MALICIOUS_TRUST_LEVELS),
+        tie_trusted_level=_trust_level(
+            reader, "trustedTrustLevel", 70, TRUSTED_TRUST_LEVELS, can_be_off=True
+        ),
+        tie_enrich_first_instance=reader.flag("TIE", "enrichFirstInstance", False),
         warnings=tuple(warnings),
     )
 
