@@ -28,6 +28,7 @@ from .cache import ReportCache
 from .classify import Classifier, Listener
 from .compat import CompatibleTopics, Policy
 from .config import CONFIG_FILE_NAME, Settings, load
+from .enrichment import FIRST_INSTANCE_TOPIC, FirstInstanceEnricher
 from .errors import UNAVAILABLE, ServiceError
 from .events import VerdictEvents, VerdictMemory
 from .health import RequestCounters, UpstreamStatus
@@ -134,6 +135,10 @@ class VirusTotalService(Application):
         if self.tie is not None:
             self._listeners.append(self.tie.offer)
         self.classifier = Classifier(self.lookups, settings, self._hand_over)
+        self.enricher = (
+            FirstInstanceEnricher(self.classifier.classify)
+            if settings.tie_enrich_first_instance else None
+        )  # fmt: skip
         self.allowance = (
             AllowanceWatch(self.scheduler, self.quota) if settings.discover_quota else None
         )
@@ -148,6 +153,8 @@ class VirusTotalService(Application):
         """Called once connected, before any subscription: see every request that arrives."""
         accept_large_requests(self._dxl_client)
         EXPRESSIONS.start()
+        if self.enricher is not None:
+            self.add_event_callback(FIRST_INSTANCE_TOPIC, self.enricher, False)
 
     def on_register_services(self) -> None:
         service = ServiceRegistrationInfo(self._dxl_client, SERVICE_TYPE)
@@ -246,7 +253,10 @@ class VirusTotalService(Application):
             "queue": self.scheduler.stats(),
             "requests": self.counters.to_dict(),
             "events": self.events.stats(),
-            "tie": self.tie.stats() if self.tie is not None else OFF,
+            "tie": {
+                **(self.tie.stats() if self.tie is not None else OFF),
+                "first_instance": self.enricher.stats() if self.enricher is not None else OFF,
+            },
         }
 
     # -- lifecycle ----------------------------------------------------------

@@ -12,8 +12,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from dxlclient.message import Event
 
-from devfabric.tie import EXTERNAL, GTI, KNOWN_TRUSTED, TieDouble
+from devfabric.tie import EXTERNAL, FIRST_INSTANCE_TOPIC, GTI, KNOWN_TRUSTED, TieDouble
 from devfabric.vtsim.dataset import FILE_HASHES, FileIdentity, v3_file
 
 from .conftest import FAST, answer, connect, request
@@ -127,7 +128,8 @@ def test_no_export_when_off(dxl, start_service, simulator, tie):
     tie.start()
     start_service(FAST)
     assert classify(dxl, {"hash": FILES["malicious"]})["verdict"] == "malicious"
-    assert health(dxl) == {"status": "off"}  # no exporter exists to send anything later
+    # No exporter exists to send anything later, nor a listener for first instances.
+    assert health(dxl) == {"status": "off", "first_instance": {"status": "off"}}
     assert tie.queries == [] and tie.reports == []
 
 
@@ -161,3 +163,19 @@ def test_a_hung_tie_delays_no_answer(dxl, start_service, simulator, tie):
     reports = tie.wait_for_reports(2, timeout=120)
     assert [r.hashes["sha256"] for r in reports] == [FILES["malicious"], FILES["clean"]]
     assert "in time" in health(dxl)["last_error"]
+
+
+def test_files_tie_announces_are_classified_and_exported(
+    dxl, start_service, simulator, tie, tie_client
+):
+    tie.start()
+    start_service({**EXPORT, "TIE": {"exportVerdicts": "yes", "enrichFirstInstance": "yes"}})
+    garbage = Event(FIRST_INSTANCE_TOPIC)
+    garbage.payload = b'{"agentGuid": "{a}", "hashes": [{"type": "md5", "value": "%%%"}]}'
+    tie_client.send_event(garbage)
+    tie.publish_first_instance(FILE_HASHES["malicious"], "new.exe")
+    (report,) = tie.wait_for_reports(1)  # nobody asked the service: the announcement did
+    assert (report.hashes, report.trust_level) == (FILE_HASHES["malicious"], 1)
+    assert simulator.stats()["calls"] >= 1
+    counted = {"status": "on", "enriched": 1, "ignored": 1, "dropped": 0, "in_flight": 0}
+    wait_for_health(dxl, lambda tie_: tie_["first_instance"] == counted)
