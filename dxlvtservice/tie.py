@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from dxlclient.exceptions import WaitTimeoutException
 from dxltieclient import TieClient
 
 from .events import VerdictMemory
@@ -166,7 +167,7 @@ class DxlTie:
 
 
 def _reason(error: Exception) -> str:
-    if type(error).__name__ == "WaitTimeoutException":
+    if isinstance(error, WaitTimeoutException):
         return "TIE did not answer a reputation query in time"
     return str(error) or type(error).__name__
 
@@ -239,6 +240,9 @@ class TieExporter:
             except TieUnavailable as error:
                 self.status, self.last_error = "unavailable", str(error)
                 logger.warning("TIE unavailable, %d exports wait: %s", len(self._pending), error)
+                with self._changed:  # to the back: one file TIE keeps refusing blocks no other
+                    if self._pending.get(key) is export:
+                        self._pending.move_to_end(key)
                 self._stopping.wait(delay)
                 delay = min(delay * 2, LAST_RETRY_SEC)
                 continue

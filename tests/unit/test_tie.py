@@ -161,3 +161,22 @@ def test_results_without_a_file_report_are_ignored():
     exporter = TieExporter(ExportPolicy(), FakeTie())
     exporter.offer([file_result(), {**file_result(), "type": "url"}], [None, V3])
     assert exporter.stats()["pending"] == 0
+
+
+def test_a_file_tie_keeps_refusing_does_not_block_the_others():
+    refused = "d" * 64
+
+    class Refusing(FakeTie):
+        def reputations(self, hashes: dict[str, str]) -> dict:
+            if hashes["sha256"] == refused:
+                raise TieUnavailable("Error: internal error (500)")
+            return {}
+
+    tie = Refusing()
+    exporter = TieExporter(ExportPolicy(), tie, first_retry=0.01)
+    exporter.start()
+    exporter.offer([file_result()] * 2, [v3_file(refused), V3])
+    assert tie.settled.acquire(timeout=10)
+    exporter.stop()
+    assert [e.hashes["sha256"] for e in tie.reports] == [SHA256]
+    assert exporter.stats()["pending"] == 1  # still waiting, behind no one
