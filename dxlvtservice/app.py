@@ -278,6 +278,10 @@ class VirusTotalService(Application):
                 self._idle.wait(deadline - time.monotonic())
         if self.allowance is not None:
             self.allowance.stop()
+        if self.enricher is not None and self._dxl_client is not None:  # no new lookups
+            self._dxl_client.remove_event_callback(
+                FIRST_INSTANCE_TOPIC, self.enricher, unsubscribe_from_topic=False
+            )
         self.events.stop()
         if self.tie is not None:
             self.tie.stop()
