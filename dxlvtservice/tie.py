@@ -180,15 +180,12 @@ class TieExporter:
         policy: ExportPolicy,
         tie: Tie,
         *,
-        memory: VerdictMemory | None = None,
-        clock: Callable[[], float] = time.time,
         pending: int = PENDING_EXPORTS,
         first_retry: float = FIRST_RETRY_SEC,
     ) -> None:
         self._policy = policy
         self._tie = tie
-        self._memory = memory or VerdictMemory(policy.verdicts, math.inf)
-        self._clock = clock
+        self._memory = VerdictMemory(policy.verdicts, math.inf)  # once per change, no repeats
         self._capacity = pending
         self._first_retry = first_retry
         self._pending: OrderedDict[str, Export] = OrderedDict()  # by sha256: the latest wins
@@ -212,7 +209,7 @@ class TieExporter:
             if hashes is None:
                 continue
             news, _ = self._memory.observe(
-                f"file:{hashes['sha256']}", result["verdict"], self._clock()
+                f"file:{hashes['sha256']}", result["verdict"], time.time()
             )
             export = self._policy.export(result, report) if news else None
             if export is not None:
@@ -266,7 +263,7 @@ class TieExporter:
         self.sent += 1
 
     def stop(self, timeout: float = 2.0) -> None:
-        """Stop; what is pending is not exported (the next verdict change brings it back)."""
+        """Stop; what is pending is not exported (a new process exports it at its next lookup)."""
         self._stopping.set()
         with self._changed:
             self._changed.notify_all()
