@@ -48,7 +48,8 @@ class Status(StrEnum):
     ERROR = "error"
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
+    """An integer, not a bool (JSON's true is no count)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -56,7 +57,7 @@ def _counts(value: Any, keys: tuple[str, ...]) -> dict[str, int]:
     """The integer counts of ``keys`` in a stats dict (missing or garbage counts are 0)."""
     if not isinstance(value, dict):
         return {}
-    return {key: value[key] for key in keys if _is_int(value.get(key)) and value[key] >= 0}
+    return {key: value[key] for key in keys if is_int(value.get(key)) and value[key] >= 0}
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ def _names(raw: Mapping) -> dict[str, str | None]:
 
 def _from_v2(type_: IndicatorType, raw: dict) -> Report:
     code = raw.get("response_code")
-    if not _is_int(code):
+    if not is_int(code):
         problem = "neither a v2 report with a response_code nor a v3 report"
         return Report(Status.ERROR, problem=problem)
     if code < 0:
@@ -155,7 +156,7 @@ def _from_v2(type_: IndicatorType, raw: dict) -> Report:
         heuristic = sum(map(len, lists)) if all(isinstance(x, list) for x in lists) else None
         return Report(Status.FOUND, api=2, response_code=1, heuristic=heuristic)
     positives, total = raw.get("positives"), raw.get("total")
-    if not (_is_int(positives) and _is_int(total) and 0 <= positives <= total):
+    if not (is_int(positives) and is_int(total) and 0 <= positives <= total):
         return Report(Status.ERROR, api=2, response_code=code,
                       problem="the report has no valid positives and total")  # fmt: skip
     scans = raw.get("scans") if isinstance(raw.get("scans"), dict) else {}
@@ -173,7 +174,7 @@ def _from_v3(attributes: dict) -> Report:
     if not isinstance(stats, dict) or not stats:
         problem = "the v3 report has no last_analysis_stats (not analysed yet?)"
         return Report(Status.ERROR, api=3, problem=problem)
-    if not all(_is_int(count) and count >= 0 for count in stats.values()):
+    if not all(is_int(count) and count >= 0 for count in stats.values()):
         problem = "the v3 report's last_analysis_stats are not counts"
         return Report(Status.ERROR, api=3, problem=problem)
     raw_results = attributes.get("last_analysis_results")
@@ -212,9 +213,7 @@ def _popularity(value: Any) -> dict[str, tuple[int, int]]:
     return {
         name: (entry["rank"], entry["timestamp"])
         for name, entry in value.items()
-        if isinstance(entry, dict)
-        and _is_int(entry.get("rank"))
-        and _is_int(entry.get("timestamp"))
+        if isinstance(entry, dict) and is_int(entry.get("rank")) and is_int(entry.get("timestamp"))
     }
 
 

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from .errors import bad_request
 from .indicators import IndicatorType
-from .reports import HEURISTIC_LISTS, Report, Status
+from .reports import HEURISTIC_LISTS, Report, Status, is_int
 
 
 class Verdict(StrEnum):
@@ -44,12 +44,8 @@ DAY = 86400
 GTI_MALICIOUS, GTI_BENIGN = "VERDICT_MALICIOUS", "VERDICT_BENIGN"
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _int_from(low: int, *, nullable: bool) -> Callable[[Any], bool]:
-    return lambda value: (nullable and value is None) or (_is_int(value) and value >= low)
+    return lambda value: (nullable and value is None) or (is_int(value) and value >= low)
 
 
 def _is_ratio(value: Any) -> bool:
