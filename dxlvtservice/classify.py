@@ -130,7 +130,7 @@ class Classifier:
             outcome: Outcome = done.result()
             error = outcome.error
             if error is None:
-                assessment = assess(type_, outcome.report, rules, now=time.time())
+                assessment = assess(type_, outcome.report, rules)
             elif error.code == TOO_MANY_REQUESTS:
                 assessment = missing(type_, rules, f"no report: {error.message}")
             else:

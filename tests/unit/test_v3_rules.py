@@ -20,6 +20,8 @@ from dxlvtservice.errors import BAD_REQUEST, ServiceError
 from dxlvtservice.reports import Report
 from dxlvtservice.verdicts import Rules, assess
 
+from .test_config import check, write_dxlclient_config
+
 NOW = 1_800_000_000
 DAY = 86400
 SEED = Rules()
@@ -402,3 +404,13 @@ def test_bad_configuration_keys_are_named(key, value):
     with pytest.raises(ConfigError) as error:
         settings_from(f"{key} = {value}")
     assert str(error.value).startswith(f"[Classification] {key}:")
+
+
+def test_check_config_names_a_bad_v3_key(tmp_path):
+    write_dxlclient_config(tmp_path)
+    (tmp_path / "dxlvtservice.config").write_text(
+        f"[General]\napiKey = {'k' * 64}\n[Classification]\nmaliciousRatio = 1.5\n"
+    )
+    result = check(tmp_path)
+    assert result.returncode != 0
+    assert "[Classification] maliciousRatio" in result.stderr
