@@ -12,11 +12,12 @@ import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ServiceError
 from .indicators import IndicatorType, normalize
-from .verdicts import Rules
+from .verdicts import Rules, rule_problem
 
 CONFIG_FILE_NAME = "dxlvtservice.config"
 VERDICTS = ("malicious", "trusted", "no_match", "report_missing", "report_error")
@@ -166,6 +167,49 @@ def _base_url(reader: _Reader) -> str:
     return url
 
 
+# The v3 rules (docs/verdicts.md): configuration key -> rule name; absent means the default (off).
+_V3_RULE_KEYS = {
+    "countSuspicious": "count_suspicious",
+    "maliciousRatio": "malicious_ratio",
+    "preferredEngines": "preferred_engines",
+    "preferredMalicious": "preferred_malicious",
+    "popularRank": "popular_rank",
+    "popularMaxAgeDays": "popular_max_age_days",
+    "trustKnownDistributor": "trust_known_distributor",
+    "suspiciousPositives": "suspicious_positives",
+    "yaraMin": "yara_min",
+    "sigmaMin": "sigma_min",
+    "idsMin": "ids_min",
+    "gtiVerdict": "gti_verdict",
+}
+_FLAGS = {"count_suspicious", "trust_known_distributor", "gti_verdict"}
+
+
+def _v3_rule(reader: _Reader, key: str, name: str) -> Any:
+    """One v3 rule's value from its key, typed as in a request's ``rules``; checked alike."""
+    section = "Classification"
+    raw = reader.raw(section, key)
+    if raw is None:
+        return getattr(Rules, name)
+    if name in _FLAGS:
+        return reader.flag(section, key, False)
+    if name == "preferred_engines":
+        value: Any = list(reader.items(section, key))
+    elif name == "malicious_ratio":
+        if raw.lower() == "off":
+            return None
+        try:
+            value = float(raw)
+        except ValueError:
+            raise reader.fail(section, key, f"expected a number, got {raw!r}") from None
+    else:
+        value = reader.number(section, key, None, minimum=1, off_words=("off",))
+    problem = rule_problem(name, value)
+    if problem:
+        raise reader.fail(section, key, problem.replace(name, key, 1))
+    return value
+
+
 def _rules(reader: _Reader) -> Rules:
     section = "Classification"
     malicious = reader.number(section, "maliciousPositives", 5, minimum=1)
@@ -173,7 +217,8 @@ def _rules(reader: _Reader) -> Rules:
     domain = reader.number(section, "domainDetectionsThreshold", None, off_words=("off",))
     ip = reader.number(section, "ipDetectionsThreshold", None, off_words=("off",))
     assert malicious is not None
-    return Rules(malicious, trusted, domain, ip)
+    seed = Rules(malicious, trusted, domain, ip)
+    return seed.merged({name: _v3_rule(reader, key, name) for key, name in _V3_RULE_KEYS.items()})
 
 
 def _publish_verdicts(reader: _Reader) -> frozenset[str]:
