@@ -43,7 +43,12 @@ setup(
         ],
         "bench": ["dxlvtapiservice==0.2.0", "matplotlib>=3.7,<4"],
     },
-    entry_points={"console_scripts": ["dxlvtservice = dxlvtservice.__main__:main"]},
+    entry_points={
+        "console_scripts": [
+            "dxlvtservice = dxlvtservice.__main__:main",
+            "dxlvtservice-cli = dxlvtservice.cli:main",
+        ]
+    },
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Security",
