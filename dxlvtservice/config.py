@@ -7,6 +7,7 @@ error naming its section and key rather than a surprise hours later.
 from __future__ import annotations
 
 import configparser
+import ipaddress
 import os
 import re
 import socket
@@ -24,6 +25,7 @@ _TRUE = {"yes", "true", "on", "1"}
 _FALSE = {"no", "false", "off", "0"}
 # Sections owned by dxlbootstrap's Application; validated here, applied by it.
 _POOL_SECTIONS = ("IncomingMessagePool", "MessageCallbackPool")
+LOG_FORMATS = ("text", "json")
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
@@ -66,6 +68,9 @@ class Settings:
     max_payload_bytes: int = 1048576
     max_indicators: int = 100
     shutdown_grace: float = 10.0
+    log_format: str = "text"
+    metrics_port: int | None = None
+    metrics_bind_address: str = "127.0.0.1"
     warnings: tuple[str, ...] = ()
 
 
@@ -196,6 +201,22 @@ def _internal_domains(reader: _Reader) -> tuple[str, ...]:
     return tuple(domains)
 
 
+def _log_format(reader: _Reader) -> str:
+    value = reader.text("General", "logFormat", Settings.log_format).lower()
+    if value not in LOG_FORMATS:
+        raise reader.fail("General", "logFormat", f"expected text or json, got {value!r}")
+    return value
+
+
+def _bind_address(reader: _Reader) -> str:
+    value = reader.text("Metrics", "bindAddress", Settings.metrics_bind_address)
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        problem = f"expected an IP address such as 127.0.0.1 or ::1, got {value!r}"
+        raise reader.fail("Metrics", "bindAddress", problem) from None
+
+
 def _check_pools(reader: _Reader) -> None:
     for section in _POOL_SECTIONS:
         reader.number(section, "queueSize", None, minimum=1)
@@ -254,6 +275,9 @@ def parse(
         max_payload_bytes=number("Limits", "maxPayloadBytes", 1048576, minimum=64),
         max_indicators=number("Limits", "maxIndicatorsPerRequest", 100, minimum=1),
         shutdown_grace=number("Limits", "shutdownGraceSec", 10, maximum=3600),
+        log_format=_log_format(reader),
+        metrics_port=number("Metrics", "port", None, minimum=1, maximum=65535, off_words=("off",)),
+        metrics_bind_address=_bind_address(reader),
         warnings=tuple(warnings),
     )
 
