@@ -31,6 +31,7 @@ from .config import CONFIG_FILE_NAME, ConfigError, Settings, load
 from .errors import UNAVAILABLE, ServiceError
 from .health import RequestCounters, UpstreamStatus, verdicts_in
 from .ledger import SharedQuota
+from .logs import log_request
 from .lookups import Lookups
 from .metrics import Metrics
 from .payloads import FIELD_TYPES, check_fields, decode_object
@@ -194,7 +195,7 @@ class VirusTotalService(Application):
                 response = Response(request)
                 response.payload = json.dumps(done.result()).encode("utf-8")
                 self._dxl_client.send_response(response)
-                self._answered(topic, started, None, verdicts_in(done.result()))
+                self._answered(request, topic, started, None, verdicts_in(done.result()))
             else:
                 if not isinstance(error, ServiceError):
                     logger.error("Request on %s failed", topic, exc_info=error)
@@ -210,18 +211,26 @@ class VirusTotalService(Application):
     def _send_error(
         self, request: Request, topic: str, error: ServiceError, started: float
     ) -> None:
-        self._answered(topic, started, error.code)
+        self._answered(request, topic, started, error.code)
         self._dxl_client.send_response(
             ErrorResponse(request, error_code=error.code, error_message=error.message)
         )
 
     def _answered(
-        self, topic: str, started: float, error_code: int | None, verdicts: Iterable[str] = ()
+        self,
+        request: Request,
+        topic: str,
+        started: float,
+        error_code: int | None,
+        verdicts: Iterable[str] = (),
     ) -> None:
-        """Count an answer (sent, or about to be), for health and metrics."""
+        """Count and log an answer (sent, or about to be), for health, metrics and logs."""
+        duration = time.monotonic() - started
         self.counters.count(topic, error_code, verdicts)
         if self.metrics is not None:
-            self.metrics.observe(topic, time.monotonic() - started)
+            self.metrics.observe(topic, duration)
+        log_request(topic, request.message_id, request.source_client_id, error_code or 200,
+                    duration)  # fmt: skip
 
     def publish_verdict(self, result: dict) -> None:
         """Send a classified result as a verdict event."""
