@@ -31,6 +31,8 @@ setup(
         "ada-url>=4,<5",
         "ioc-finder>=7.3,<10",
         "jsonata-python>=0.6,<1",
+        "prometheus-client>=0.17,<1",
+        "python-json-logger>=3.1,<5",
     ],
     extras_require={
         "test": [
