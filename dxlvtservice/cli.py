@@ -16,8 +16,10 @@ prints the service's JSON (docs/topics.md).
 from __future__ import annotations
 
 import argparse
+import configparser
 import json
 import os
+import socket
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -28,6 +30,7 @@ from dxlclient.client_config import DxlClientConfig
 
 from . import __version__
 from .client import DEFAULT_RESPONSE_TIMEOUT, VirusTotalServiceClient, VirusTotalServiceError
+from .config import CONFIG_FILE_NAME
 
 NOTHING_MALICIOUS, MALICIOUS, ERROR = 0, 1, 2
 CONFIG_ENV = "DXLVT_CLIENT_CONFIG"
@@ -186,7 +189,17 @@ def run_report(vt: VirusTotalServiceClient, args: argparse.Namespace, out: Outpu
     return exit_code(result["verdict"] for result in results)
 
 
+def local_instance(config_dir: Path) -> str:
+    """The instance a service run from ``config_dir`` registers: its ``[General]
+    instanceName``, else this host's name (the service's own default)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(config_dir / CONFIG_FILE_NAME, encoding="utf-8")
+    return parser.get("General", "instanceName", fallback="").strip() or socket.gethostname()
+
+
 def run_health(vt: VirusTotalServiceClient, args: argparse.Namespace, out: Output) -> int:
+    if args.instance is not None:
+        vt.use_instance(args.instance or local_instance(args.config_path.parent))
     health = vt.health()
     out.emit(health, lambda: health_summary(health))
     return NOTHING_MALICIOUS
@@ -272,7 +285,9 @@ def parser() -> argparse.ArgumentParser:
                                  help="VirusTotal's v2 report (the compatible topics)")
     report.add_argument("type", choices=TYPES)
     report.add_argument("values", nargs="+", metavar="VALUE")
-    commands.add_parser("health", parents=[common], help="the service's status")
+    health = commands.add_parser("health", parents=[common], help="the service's status")
+    health.add_argument("--instance", nargs="?", const="", metavar="NAME",
+                        help="ask this instance; without NAME, the one the -c folder runs")
     return main  # fmt: skip
 
 
@@ -293,6 +308,7 @@ def main(
     client = None
     try:
         path = client_config_path(args.config, dict(os.environ) if environ is None else environ)
+        args.config_path = path
         prepare = REQUESTS.get(args.command)
         args.request = prepare(args, stdin) if prepare else None
         client = connect(path)

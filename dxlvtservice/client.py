@@ -39,6 +39,9 @@ DEFAULT_RESPONSE_TIMEOUT = 90.0
 """Seconds to wait for an answer: the service's default deadline (``maxQueueWaitSec``,
 60 s) plus a margin for the fabric and the answer itself."""
 
+REGISTRY_QUERY_TOPIC = "/mcafee/service/dxl/svcregistry/query"
+"""The fabric's service registry (docs/broker.md)."""
+
 _RETRY_IN = re.compile(r"retry in (\d+(?:\.\d+)?) seconds?")
 
 
@@ -93,10 +96,16 @@ class VirusTotalServiceClient:
     """Requests to ``/opendxl-virustotal/service/vtapi`` over an existing ``DxlClient``."""
 
     def __init__(
-        self, dxl_client: DxlClient, response_timeout: float = DEFAULT_RESPONSE_TIMEOUT
+        self,
+        dxl_client: DxlClient,
+        response_timeout: float = DEFAULT_RESPONSE_TIMEOUT,
+        service_id: str | None = None,
     ) -> None:
+        """``service_id`` sends every request to that one registered instance
+        (see :meth:`instances`); by default the fabric picks one, round robin."""
         self._dxl_client = dxl_client
         self.response_timeout = response_timeout
+        self.service_id = service_id
         self._verdict_callbacks: dict[Callable[[dict], None], _VerdictCallback] = {}
         self._lock = threading.Lock()
 
@@ -176,6 +185,25 @@ class VirusTotalServiceClient:
         """v2 domain report."""
         return self._request("/domain/report", {"domain": domain})
 
+    # -- instances -----------------------------------------------------------
+
+    def instances(self) -> dict[str, str]:
+        """Registered dxlvtservice instances: instance name -> service id (the registry's)."""
+        request = Request(REGISTRY_QUERY_TOPIC)
+        request.payload = json.dumps({"serviceType": SERVICE_TYPE}).encode("utf-8")
+        records = self._send(request).get("services") or {}
+        return {
+            record.get("metaData", {}).get("instance", guid): guid
+            for guid, record in records.items()
+        }
+
+    def use_instance(self, name: str) -> None:
+        """Send every further request to the instance registered as ``name``."""
+        service_id = self.instances().get(name)
+        if service_id is None:
+            raise VirusTotalServiceError(UNAVAILABLE, f"no instance {name!r} is registered")
+        self.service_id = service_id
+
     # -- verdict events ----------------------------------------------------
 
     def add_verdict_callback(self, function: Callable[[dict], None]) -> None:
@@ -202,6 +230,11 @@ class VirusTotalServiceClient:
     def _request(self, suffix: str, payload: dict) -> Any:
         request = Request(SERVICE_TYPE + suffix)
         request.payload = json.dumps(payload).encode("utf-8")
+        if self.service_id:
+            request.service_id = self.service_id
+        return self._send(request)
+
+    def _send(self, request: Request) -> Any:
         try:
             response = self._dxl_client.sync_request(request, timeout=self.response_timeout)
         except WaitTimeoutException:

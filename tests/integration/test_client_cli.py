@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -80,6 +81,16 @@ def test_service_errors_raise_with_their_code(vt):
     assert bad.value.code == 400 and "type" in bad.value.message
 
 
+def test_requests_to_one_named_instance(dxl, service):
+    vt = VirusTotalServiceClient(dxl)
+    assert "vt-client-cli" in vt.instances()
+    vt.use_instance("vt-client-cli")
+    assert vt.service_id == service.registration["serviceGuid"]
+    assert vt.health()["instance"] == "vt-client-cli"
+    with pytest.raises(VirusTotalServiceError, match="no instance 'vt-absent'"):
+        vt.use_instance("vt-absent")
+
+
 def test_verdict_callback_receives_events(vt):
     received: list[dict] = []
     arrived = threading.Event()
@@ -144,6 +155,31 @@ def test_cli_health(service, client_config):
     done = cli("health", config=client_config)
     assert done.returncode == 0, done.stderr
     assert "vt-client-cli" in done.stdout and "upstream   ok" in done.stdout
+
+
+def test_cli_health_of_an_instance(service, client_config):
+    named = cli("health", "--instance", "vt-client-cli", config=client_config)
+    assert named.returncode == 0, named.stderr
+    # Without a name: the instance that the -c folder's dxlvtservice.config runs,
+    # as the container's HEALTHCHECK asks it.
+    local = cli("health", "--instance", "--json", config=service.config_dir)
+    assert local.returncode == 0, local.stderr
+    assert json.loads(local.stdout)["instance"] == "vt-client-cli"
+    absent = cli("health", "--instance", "vt-absent", config=client_config)
+    assert absent.returncode == 2 and "vt-absent" in absent.stderr
+
+
+def test_the_containers_healthcheck_command(service):
+    """The Dockerfile's HEALTHCHECK, run as written with the service's config folder."""
+    line = next(line for line in (ROOT / "Dockerfile").read_text().splitlines()
+                if line.strip().startswith("CMD [\"dxlvtservice-cli\""))  # fmt: skip
+    command = json.loads(line.strip().removeprefix("CMD "))
+    done = subprocess.run(
+        [sys.executable, "-m", "dxlvtservice.cli", *command[1:]], capture_output=True, text=True,
+        cwd=ROOT, timeout=60, env={**os.environ, "DXLVT_CLIENT_CONFIG": str(service.config_dir)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "vt-client-cli" in done.stdout
 
 
 def test_cli_errors_exit_2(service, client_config, tmp_path):
