@@ -96,6 +96,12 @@ def table(results: Sequence[dict], *, colour: bool = False) -> str:
     return "\n".join(lines)
 
 
+def _errors(by_code: dict[str, int]) -> str:
+    if not by_code:
+        return "no errors"
+    return "errors " + ", ".join(f"{count} x {code}" for code, count in sorted(by_code.items()))
+
+
 def health_summary(health: dict) -> str:
     """The few lines of ``/health`` an operator looks at first."""
     upstream, quota, cache = health["upstream"], health["quota"], health["cache"]
@@ -115,7 +121,7 @@ def health_summary(health: dict) -> str:
         f"cache      {cache.get('status', 'ok')}, {cache['entries']} entries, "
         f"{cache['hits']} hits, {cache['misses']} misses",
         f"queue      {queue['waiting']} waiting, {queue['in_flight']} in flight",
-        f"requests   {requests['total']} answered, errors {requests.get('errors') or 'none'}",
+        f"requests   {requests['total']} answered, {_errors(requests.get('errors') or {})}",
     ]
     return "\n".join(lines)
 

@@ -1,6 +1,6 @@
 """``dxlvtservice.config``: parsed and validated in full before anything connects.
 
-Every configuration key (README: Configuration) is read here, so that a wrong value is a start-up
+Every configuration key (docs/configuration.md) is read here, so that a wrong value is a start-up
 error naming its section and key rather than a surprise hours later.
 """
 

@@ -93,6 +93,7 @@ def test_health_summary_names_status_quota_and_cache():
     assert "unauthorized" in text and "bad key" in text
     assert "day 37/500" in text and "month 412/unlimited" in text
     assert "212 entries" in text and "3 waiting" in text
+    assert "1003 answered, errors 2 x 429" in text
 
 
 def run(argv, environ=None, stdin=""):
