@@ -164,6 +164,8 @@ def analyze_request(args: argparse.Namespace, stdin: TextIO) -> Any:
 
 def run_classify(vt: VirusTotalServiceClient, args: argparse.Namespace, out: Output) -> int:
     answer = vt.classify(**args.request)
+    if not answer["results"] and "text" not in args.request:
+        raise UsageError("no hash, URL, domain or IP address found in the arguments")
     out.emit(answer, lambda: table(answer["results"], colour=out.colour))
     return exit_code([answer["verdict"]])
 

@@ -186,6 +186,10 @@ def test_cli_errors_exit_2(service, client_config, tmp_path):
     internal = cli("report", "ip", "10.1.2.3", config=client_config)
     assert internal.returncode == 2 and "error 403" in internal.stderr
     assert cli("classify", config=client_config).returncode == 2
+    garbage = cli("classify", "not-an-indicator", config=client_config)
+    assert garbage.returncode == 2 and "no hash, URL, domain or IP" in garbage.stderr
+    nothing = cli("classify", "--text", "a quiet day", config=client_config)
+    assert nothing.returncode == 0, nothing.stderr
 
 
 def test_cli_without_a_broker_exits_2(client_config, tmp_path):
