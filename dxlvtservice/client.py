@@ -209,8 +209,8 @@ class VirusTotalServiceClient:
     def add_verdict_callback(self, function: Callable[[dict], None]) -> None:
         """Call ``function(result)`` for each verdict event the service publishes.
 
-        ``result`` is a classify result plus ``previous_verdict``; the function
-        runs on one of dxlclient's threads and must not block.
+        ``result`` is the event's payload, a classify result (docs/topics.md);
+        the function runs on one of dxlclient's threads and must not block.
         """
         with self._lock:
             if function in self._verdict_callbacks:
