@@ -1,6 +1,7 @@
 # dxlvtservice container. Mount a folder holding dxlclient.config, its
 # certificates and dxlvtservice.config at /opt/dxlvtservice-config; pass the
-# API key as VT_API_KEY (or apiKeyFile in a mounted secret).
+# API key as VT_API_KEY (or apiKeyFile in a mounted secret). If you mount the
+# folder elsewhere, set DXLVT_CLIENT_CONFIG to it too (the HEALTHCHECK reads it).
 #
 #   docker build -t dxlvtservice .
 #   docker run -d --name dxlvtservice -e VT_API_KEY \
@@ -20,8 +21,16 @@ COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index /wheels/* && rm -rf /wheels \
     && useradd --system --no-create-home --shell /usr/sbin/nologin vtservice \
     && install -d -o vtservice -m 0700 /var/cache/dxlvtservice
-ENV XDG_CACHE_HOME=/var/cache
+ENV XDG_CACHE_HOME=/var/cache \
+    DXLVT_CLIENT_CONFIG=/opt/dxlvtservice-config
 USER vtservice
+# Healthy while this container's service answers /health over the fabric: the
+# CLI connects with the mounted dxlclient.config and asks the instance that
+# folder's dxlvtservice.config runs (instanceName, else the container's host
+# name), not whichever instance the broker would pick. The client certificate
+# must be allowed to send requests to the service (docs/deployment.md).
+HEALTHCHECK --interval=60s --timeout=30s --start-period=60s --retries=3 \
+    CMD ["dxlvtservice-cli", "--timeout", "20", "health", "--instance"]
 VOLUME ["/var/cache/dxlvtservice"]
 ENTRYPOINT ["dxlvtservice"]
 CMD ["/opt/dxlvtservice-config"]

@@ -32,6 +32,8 @@ setup(
         "ioc-finder>=7.3,<10",
         "jsonata-python>=0.6,<1",
         "dxltieclient>=0.3,<0.4",
+        "prometheus-client>=0.17,<1",
+        "python-json-logger>=3.1,<5",
     ],
     extras_require={
         "test": [
@@ -44,7 +46,12 @@ setup(
         ],
         "bench": ["dxlvtapiservice==0.2.0", "matplotlib>=3.7,<4"],
     },
-    entry_points={"console_scripts": ["dxlvtservice = dxlvtservice.__main__:main"]},
+    entry_points={
+        "console_scripts": [
+            "dxlvtservice = dxlvtservice.__main__:main",
+            "dxlvtservice-cli = dxlvtservice.cli:main",
+        ]
+    },
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Security",

@@ -1,6 +1,6 @@
 """The DXL broker double: MQTT 3.1.1 over TLS, DXL request routing, the service registry.
 
-It behaves like the OpenDXL broker as recorded in ``docs/dxl-broker.md``:
+It behaves like the OpenDXL broker as recorded in ``docs/broker.md``:
 client certificates are required, requests reach exactly one registered
 instance (round robin) or are answered at once with "unable to locate service
 for request", events and responses fan out to subscribers. DXL messages are

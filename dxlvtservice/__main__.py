@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import logging.config
 import os
 import signal
 import sys
@@ -16,6 +15,7 @@ from dxlclient.client_config import DxlClientConfig
 from . import __version__
 from .app import VirusTotalService
 from .config import ConfigError, load
+from .logs import setup_logging
 from .redaction import protect_logs
 
 logger = logging.getLogger("dxlvtservice")
@@ -52,27 +52,16 @@ def check_config(config_dir: Path) -> int:
     return 0
 
 
-def setup_logging(config_dir: Path) -> None:
-    logging_config = config_dir / "logging.config"
-    if logging_config.is_file():
-        logging.config.fileConfig(logging_config, disable_existing_loggers=False)
-    else:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
-    # ioc-finder logs a line per text it searches: noise at INFO.
-    logging.getLogger("ioc_finder").setLevel(logging.WARNING)
-
-
 def run(config_dir: Path) -> int:
     """Run until SIGTERM/SIGINT, then shut down gracefully and return 0."""
-    setup_logging(config_dir)
     try:
         settings = load(config_dir)
         client_problems(config_dir / "dxlclient.config")
     except ConfigError as error:
+        setup_logging(config_dir)  # logFormat may be what is wrong: say it in text
         logger.error("Configuration error: %s", error)
         return 1
+    setup_logging(config_dir, settings.log_format)
     protect_logs(settings.api_key)
     stop = threading.Event()
     running = threading.Event()

@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -27,13 +27,15 @@ from .allowance import AllowanceWatch
 from .cache import ReportCache
 from .classify import Classifier, Listener
 from .compat import CompatibleTopics, Policy
-from .config import CONFIG_FILE_NAME, Settings, load
+from .config import CONFIG_FILE_NAME, ConfigError, Settings, load
 from .enrichment import FIRST_INSTANCE_TOPIC, FirstInstanceEnricher
 from .errors import UNAVAILABLE, ServiceError
 from .events import VerdictEvents, VerdictMemory
-from .health import RequestCounters, UpstreamStatus
+from .health import RequestCounters, UpstreamStatus, verdicts_in
 from .ledger import SharedQuota
+from .logs import log_request
 from .lookups import Lookups
+from .metrics import Metrics
 from .payloads import FIELD_TYPES, check_fields, decode_object
 from .quota import Limits
 from .sandbox import EXPRESSIONS
@@ -77,6 +79,7 @@ class VirusTotalService(Application):
         self._in_flight = 0
         self._idle = threading.Condition()
         self.counters = RequestCounters()
+        self.metrics: Metrics | None = None
 
     # -- dxlbootstrap hooks -------------------------------------------------
 
@@ -142,12 +145,23 @@ class VirusTotalService(Application):
         self.allowance = (
             AllowanceWatch(self.scheduler, self.quota) if settings.discover_quota else None
         )
+        if settings.metrics_port is not None:  # before any thread: a port in use stops here
+            self._serve_metrics(settings.metrics_bind_address, settings.metrics_port)
         self.scheduler.start()
         self.events.start()
         if self.tie is not None:
             self.tie.start()
         if self.allowance is not None:
             self.allowance.start()
+
+    def _serve_metrics(self, address: str, port: int) -> None:
+        self.metrics = Metrics(self.health)
+        try:
+            self.metrics.serve(address, port)
+        except OSError as error:
+            raise ConfigError(f"[Metrics] port: cannot listen on {address}:{port}: "
+                              f"{error.strerror or error}") from None  # fmt: skip
+        logger.info("Metrics at http://%s:%d/metrics", address, port)
 
     def on_register_event_handlers(self) -> None:
         """Called once connected, before any subscription: see every request that arrives."""
@@ -186,10 +200,11 @@ class VirusTotalService(Application):
 
     def dispatch(self, request: Request, topic: str, handler: Handler, *, raw: bool) -> None:
         """Answer ``request`` exactly once, now or when its future completes."""
+        started = time.monotonic()
         with self._idle:
             if self._closing:
                 closing = ServiceError(UNAVAILABLE, "the service is shutting down")
-                self._send_error(request, topic, closing)
+                self._send_error(request, topic, closing, started)
                 return
             self._in_flight += 1
         try:
@@ -197,21 +212,21 @@ class VirusTotalService(Application):
         except Exception as error:  # validation failed, or a bug: still one answer
             future = Future()
             future.set_exception(error)
-        future.add_done_callback(lambda done: self._reply(request, topic, done))
+        future.add_done_callback(lambda done: self._reply(request, topic, done, started))
 
-    def _reply(self, request: Request, topic: str, done: Future) -> None:
+    def _reply(self, request: Request, topic: str, done: Future, started: float) -> None:
         try:
             error = done.exception()
             if error is None:
                 response = Response(request)
                 response.payload = json.dumps(done.result()).encode("utf-8")
                 self._dxl_client.send_response(response)
-                self.counters.count(topic, None)
+                self._answered(request, topic, started, None, verdicts_in(done.result()))
             else:
                 if not isinstance(error, ServiceError):
                     logger.error("Request on %s failed", topic, exc_info=error)
                     error = ServiceError(UNAVAILABLE, "the service failed to process the request")
-                self._send_error(request, topic, error)
+                self._send_error(request, topic, error, started)
         except Exception:
             logger.exception("Could not send the answer to a request on %s", topic)
         finally:
@@ -219,11 +234,29 @@ class VirusTotalService(Application):
                 self._in_flight -= 1
                 self._idle.notify_all()
 
-    def _send_error(self, request: Request, topic: str, error: ServiceError) -> None:
-        self.counters.count(topic, error.code)
+    def _send_error(
+        self, request: Request, topic: str, error: ServiceError, started: float
+    ) -> None:
+        self._answered(request, topic, started, error.code)
         self._dxl_client.send_response(
             ErrorResponse(request, error_code=error.code, error_message=error.message)
         )
+
+    def _answered(
+        self,
+        request: Request,
+        topic: str,
+        started: float,
+        error_code: int | None,
+        verdicts: Iterable[str] = (),
+    ) -> None:
+        """Count and log an answer (sent, or about to be), for health, metrics and logs."""
+        duration = time.monotonic() - started
+        self.counters.count(topic, error_code, verdicts)
+        if self.metrics is not None:
+            self.metrics.observe(topic, duration)
+        log_request(topic, request.message_id, request.source_client_id, error_code or 200,
+                    duration)  # fmt: skip
 
     def _hand_over(self, results: list[dict], reports: list) -> None:
         """Give a request's results and reports to each listener; none can stop an answer."""
@@ -290,6 +323,8 @@ class VirusTotalService(Application):
         with self._idle:
             self._idle.wait_for(lambda: self._in_flight == 0, timeout=2)
         self.destroy()
+        if self.metrics is not None:
+            self.metrics.close()
         EXPRESSIONS.close()
         self.cache.close()
         self.quota.close()

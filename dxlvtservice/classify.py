@@ -1,4 +1,4 @@
-"""``classify`` and ``analyze``: indicators in, verdicts out (README: Topics).
+"""``classify`` and ``analyze``: indicators in, verdicts out (docs/topics.md).
 
 Discovery and the verdict rules are pure (:mod:`discovery`, :mod:`verdicts`);
 this module turns lookups into result objects, and hands every request's
@@ -40,7 +40,7 @@ def permalink(indicator: Indicator) -> str:
 
 
 def missing(type_: str, rules: Rules, reason: str) -> Assessment:
-    """The no-report verdict (README: Verdict rules), with the caller's reason."""
+    """The no-report verdict (docs/verdicts.md), with the caller's reason."""
     return dataclasses.replace(assess(type_, None, rules), reason=reason)
 
 

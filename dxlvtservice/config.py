@@ -1,12 +1,13 @@
 """``dxlvtservice.config``: parsed and validated in full before anything connects.
 
-Every configuration key (README: Configuration) is read here, so that a wrong value is a start-up
+Every configuration key (docs/configuration.md) is read here, so that a wrong value is a start-up
 error naming its section and key rather than a surprise hours later.
 """
 
 from __future__ import annotations
 
 import configparser
+import ipaddress
 import os
 import re
 import socket
@@ -29,6 +30,7 @@ _POOL_SECTIONS = ("IncomingMessagePool", "MessageCallbackPool")
 # might be / most likely trusted (never known trusted: that is for GTI or an administrator).
 MALICIOUS_TRUST_LEVELS = (1, 15, 30)
 TRUSTED_TRUST_LEVELS = (70, 85)
+LOG_FORMATS = ("text", "json")
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
@@ -76,6 +78,9 @@ class Settings:
     tie_malicious_level: int = 1
     tie_trusted_level: int | None = 70
     tie_enrich_first_instance: bool = False
+    log_format: str = "text"
+    metrics_port: int | None = None
+    metrics_bind_address: str = "127.0.0.1"
     warnings: tuple[str, ...] = ()
 
 
@@ -262,6 +267,22 @@ def _internal_domains(reader: _Reader) -> tuple[str, ...]:
     return tuple(domains)
 
 
+def _log_format(reader: _Reader) -> str:
+    value = reader.text("General", "logFormat", Settings.log_format).lower()
+    if value not in LOG_FORMATS:
+        raise reader.fail("General", "logFormat", f"expected text or json, got {value!r}")
+    return value
+
+
+def _bind_address(reader: _Reader) -> str:
+    value = reader.text("Metrics", "bindAddress", Settings.metrics_bind_address)
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        problem = f"expected an IP address such as 127.0.0.1 or ::1, got {value!r}"
+        raise reader.fail("Metrics", "bindAddress", problem) from None
+
+
 def _check_pools(reader: _Reader) -> None:
     for section in _POOL_SECTIONS:
         reader.number(section, "queueSize", None, minimum=1)
@@ -327,6 +348,9 @@ def parse(
             reader, "trustedTrustLevel", 70, TRUSTED_TRUST_LEVELS, can_be_off=True
         ),
         tie_enrich_first_instance=reader.flag("TIE", "enrichFirstInstance", False),
+        log_format=_log_format(reader),
+        metrics_port=number("Metrics", "port", None, minimum=1, maximum=65535, off_words=("off",)),
+        metrics_bind_address=_bind_address(reader),
         warnings=tuple(warnings),
     )
 

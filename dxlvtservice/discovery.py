@@ -1,4 +1,4 @@
-"""Finding the indicators a ``classify`` request names (README: `/classify`).
+"""Finding the indicators a ``classify`` request names (docs/topics.md: `/classify`).
 
 Three sources, read in the request's order:
 

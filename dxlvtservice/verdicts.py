@@ -1,4 +1,4 @@
-"""The verdict rules (README: Verdict rules): a report and thresholds in, one of five outcomes out.
+"""The verdict rules (docs/verdicts.md): a report and thresholds in, one of five outcomes out.
 
 Pure functions, so ``classify`` (reports fetched here) and ``analyze``
 (reports the requester already has) judge alike. Reports are read by

@@ -1,4 +1,4 @@
-"""The broker double behaves as docs/dxl-broker.md records the real one, with real dxlclients."""
+"""The broker double behaves as docs/broker.md records the real one, with real dxlclients."""
 
 from __future__ import annotations
 

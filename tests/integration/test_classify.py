@@ -63,7 +63,7 @@ def test_jsonata_expression_limits_the_search(dxl, service):
     assert [r["indicator"] for r in limited["results"]] == ["inside.example.com"]
 
 
-# What the verdict rules (README) predict for the simulator's examples (DATASET.md) with
+# What the verdict rules (docs/verdicts.md) predict for the simulator's examples (DATASET.md) with
 # maliciousPositives 5, trustedPositives 1 and both heuristic thresholds 10.
 EXPECTED = {
     3: {

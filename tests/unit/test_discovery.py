@@ -1,4 +1,4 @@
-"""Indicator discovery in ``classify`` requests (README: `/classify`)."""
+"""Indicator discovery in ``classify`` requests (docs/topics.md: `/classify`)."""
 
 import random
 import string

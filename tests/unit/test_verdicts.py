@@ -1,6 +1,6 @@
-"""The verdict rules (README), rule by rule, for v2 and v3 reports: one table, boundaries included.
+"""The verdict rules (docs/verdicts.md), rule by rule, for v2 and v3 reports, boundaries included.
 
-Expected values come from the README's rules (thresholds, counts, P / total), never
+Expected values come from docs/verdicts.md (thresholds, counts, P / total), never
 from running the code.
 """
 
