@@ -264,9 +264,10 @@ class ReportCache:
         return count
 
     def stats(self) -> dict:
+        entries = self.entries()  # first: it may find the store back
         return {
             "status": self.status,
-            "entries": self.entries(),
+            "entries": entries,
             "max_entries": self.max_entries,
             "hits": self.hits,
             "misses": self.misses,

@@ -236,14 +236,8 @@ class SharedQuota:
     def usage(self) -> dict:
         """Limits and what is used of each, for health."""
 
-        def report(ledger: Ledger, limits: Limits, now: float) -> tuple[None, dict]:
-            return None, {
-                **quota.usage(ledger, limits, now),
-                "shared": self.degraded is None,
-                "degraded": self.degraded,
-            }
-
-        return self._transact(report)
+        usage = self._transact(lambda ledger, limits, now: (None, quota.usage(ledger, limits, now)))
+        return {**usage, "shared": self.degraded is None, "degraded": self.degraded}
 
     def close(self) -> None:
         if self._store is not None:
