@@ -74,6 +74,8 @@ def run(config_dir: Path) -> int:
         logger.error("Configuration error: %s", error)
         return 1
     protect_logs(settings.api_key)
+    if settings.fleet is not None and settings.fleet.password:
+        protect_logs(settings.fleet.password)
     stop = threading.Event()
     running = threading.Event()
 

@@ -23,21 +23,13 @@ from dxlclient.message import ErrorResponse, Event, Request, Response
 from dxlclient.service import ServiceRegistrationInfo
 
 from . import SERVICE_TYPE, VERDICT_EVENT_TOPIC, __version__
-from .allowance import AllowanceWatch
-from .cache import ReportCache
-from .classify import Classifier
-from .compat import CompatibleTopics, Policy
+from .build import build
 from .config import CONFIG_FILE_NAME, Settings, load
 from .errors import UNAVAILABLE, ServiceError
-from .health import RequestCounters, UpstreamStatus
-from .ledger import SharedQuota
-from .lookups import Lookups
+from .health import RequestCounters
 from .payloads import FIELD_TYPES, check_fields, decode_object
-from .quota import Limits
 from .sandbox import EXPRESSIONS
-from .scheduler import Scheduler
 from .transport import accept_large_requests
-from .upstream import VirusTotalClient
 
 logger = logging.getLogger(__name__)
 Handler = Callable[[Any], Future]
@@ -86,44 +78,13 @@ class VirusTotalService(Application):
         self._build(settings)
 
     def _build(self, settings: Settings) -> None:
-        limits = (
-            Limits(settings.rate_limit_ms / 1000, settings.requests_per_minute,
-                   settings.requests_per_day, settings.requests_per_month)
-            if settings.rate_limit_requests else Limits()
-        )  # fmt: skip
-        self.upstream_status = UpstreamStatus(settings.api_version)
-        self.client = VirusTotalClient(
-            settings.base_url, settings.api_key, settings.request_timeout
-        )
-        self.quota = SharedQuota(settings.cache_directory / "quota", limits)
-        self.cache = ReportCache(
-            settings.cache_directory,
-            max_entries=settings.cache_max_entries,
-            ttl=settings.cache_ttl,
-            negative_ttl=settings.negative_cache_ttl,
-            enabled=settings.cache_enabled,
-        )
-        self.scheduler = Scheduler(
-            self.upstream_status.watch(self.client.execute),
-            self.quota,
-            batch_size=settings.batch_size,
-            max_wait=settings.max_queue_wait,
-        )
-        self.lookups = Lookups(self.cache, self.scheduler)
-        policy = Policy(
-            settings.allow_submissions,
-            settings.internal_domains,
-            settings.max_indicators,
-            settings.batch_size,
-        )
-        self.compat = CompatibleTopics(self.lookups, self.scheduler, policy)
-        self.classifier = Classifier(self.lookups, settings, self.publish_verdict)
-        self.allowance = (
-            AllowanceWatch(self.scheduler, self.quota) if settings.discover_quota else None
-        )
-        self.scheduler.start()
-        if self.allowance is not None:
-            self.allowance.start()
+        self.parts = build(settings, self.publish_verdict)
+        parts = self.parts
+        self.upstream_status, self.client = parts.upstream_status, parts.client
+        self.quota, self.cache, self.scheduler = parts.quota, parts.cache, parts.scheduler
+        self.lookups, self.compat, self.classifier = parts.lookups, parts.compat, parts.classifier
+        self.allowance = parts.allowance
+        parts.start()
 
     def on_register_event_handlers(self) -> None:
         """Called once connected, before any subscription: see every request that arrives."""
@@ -219,6 +180,7 @@ class VirusTotalService(Application):
             "upstream": self.upstream_status.to_dict(quota),
             "quota": quota,
             "cache": self.cache.stats(),
+            "store": self.parts.stores.status.to_dict(),
             "queue": self.scheduler.stats(),
             "requests": self.counters.to_dict(),
         }
@@ -248,7 +210,5 @@ class VirusTotalService(Application):
             self._idle.wait_for(lambda: self._in_flight == 0, timeout=2)
         self.destroy()
         EXPRESSIONS.close()
-        self.cache.close()
-        self.quota.close()
-        self.client.close()
+        self.parts.close()
         logger.info("Stopped")

@@ -1,0 +1,156 @@
+"""The service's parts, built from Settings in one place, outside the DXL application.
+
+:func:`build` opens the stores the configuration names (the cache directory's
+diskcache, or a fleet's Redis: docs/fleet.md) and wires the quota ledger, the
+cache, the scheduler, the lookups and the topics' handlers on them; the
+dxlbootstrap application only registers the topics. Tests assemble the
+same parts without a fabric.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .allowance import AllowanceWatch
+from .cache import ReportCache
+from .classify import Classifier
+from .compat import CompatibleTopics, Policy
+from .config import Settings
+from .health import UpstreamStatus
+from .ledger import SharedQuota
+from .lookups import Lookups
+from .quota import Limits
+from .scheduler import Scheduler
+from .store.base import Claims, LedgerStore, ReportStore, StoreStatus
+from .upstream import VirusTotalClient
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Stores:
+    """Where the ledger and the reports live, and the claims of lookups in flight."""
+
+    status: StoreStatus
+    ledger: LedgerStore | Path
+    reports: ReportStore | Path
+    claims: Claims | None = None
+    close: Callable[[], None] = lambda: None
+
+
+def limits_of(settings: Settings) -> Limits:
+    """The configured limits (none when ``rateLimitRequests`` is off)."""
+    if not settings.rate_limit_requests:
+        return Limits()
+    return Limits(settings.rate_limit_ms / 1000, settings.requests_per_minute,
+                  settings.requests_per_day, settings.requests_per_month)  # fmt: skip
+
+
+def open_stores(settings: Settings) -> Stores:
+    """The fleet's Redis when ``[Fleet] storeUrl`` is set, else the cache directory."""
+    fleet = settings.fleet
+    if fleet is None:
+        directory = settings.cache_directory
+        return Stores(StoreStatus("local"), directory / "quota", directory)
+    from .store.redis import RedisClaims, RedisLedger, RedisReports, RedisStore
+
+    store = RedisStore(
+        fleet.store_url,
+        password=fleet.password,
+        ca_file=fleet.ca_file,
+        cert_file=fleet.cert_file,
+        key_file=fleet.key_file,
+        prefix=fleet.key_prefix,
+    )
+    claims = RedisClaims(store) if settings.cache_enabled else None
+
+    def close() -> None:
+        if claims is not None:
+            claims.close()
+        store.close()
+
+    return Stores(
+        store.status,
+        RedisLedger(store),
+        RedisReports(store, settings.cache_max_entries),
+        claims,
+        close,
+    )
+
+
+@dataclass
+class Parts:
+    """Everything a running service holds, started and closed together."""
+
+    settings: Settings
+    stores: Stores
+    upstream_status: UpstreamStatus
+    client: VirusTotalClient
+    quota: SharedQuota
+    cache: ReportCache
+    scheduler: Scheduler
+    lookups: Lookups
+    compat: CompatibleTopics
+    classifier: Classifier
+    allowance: AllowanceWatch | None
+
+    def start(self) -> None:
+        self.scheduler.start()
+        if self.allowance is not None:
+            self.allowance.start()
+
+    def close(self) -> None:
+        """Close the stores and the HTTP client (the scheduler is stopped first)."""
+        self.cache.close()
+        self.quota.close()
+        with contextlib.suppress(Exception):
+            self.stores.close()
+        self.client.close()
+
+
+def build(settings: Settings, publish_verdict: Callable[[dict], None]) -> Parts:
+    """The service's parts from ``settings``; :meth:`Parts.start` sets them going."""
+    stores = open_stores(settings)
+    instances = settings.fleet.instances if settings.fleet is not None else 1
+    upstream_status = UpstreamStatus(settings.api_version)
+    client = VirusTotalClient(settings.base_url, settings.api_key, settings.request_timeout)
+    quota = SharedQuota(stores.ledger, limits_of(settings), instances=instances,
+                        status=stores.status)  # fmt: skip
+    cache = ReportCache(
+        stores.reports,
+        max_entries=settings.cache_max_entries,
+        ttl=settings.cache_ttl,
+        negative_ttl=settings.negative_cache_ttl,
+        enabled=settings.cache_enabled,
+        status=stores.status,
+    )
+    scheduler = Scheduler(
+        upstream_status.watch(client.execute),
+        quota,
+        batch_size=settings.batch_size,
+        max_wait=settings.max_queue_wait,
+    )
+    lookups = Lookups(cache, scheduler, claims=stores.claims)
+    policy = Policy(
+        settings.allow_submissions,
+        settings.internal_domains,
+        settings.max_indicators,
+        settings.batch_size,
+    )
+    return Parts(
+        settings=settings,
+        stores=stores,
+        upstream_status=upstream_status,
+        client=client,
+        quota=quota,
+        cache=cache,
+        scheduler=scheduler,
+        lookups=lookups,
+        compat=CompatibleTopics(lookups, scheduler, policy),
+        classifier=Classifier(lookups, settings, publish_verdict),
+        allowance=AllowanceWatch(scheduler, quota) if settings.discover_quota else None,
+    )
