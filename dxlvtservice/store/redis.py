@@ -46,8 +46,8 @@ EVICT_TO = 0.9
 
 logger = logging.getLogger(__name__)
 
-# KEYS: the index, the record, the aliases. ARGV: entry name, record JSON,
-# lifetime (ms). The index scores each entry by when it expires (server time),
+# KEYS: the index, the record, the aliases. ARGV: entry name (JSON), record
+# JSON, lifetime (ms). The index scores each entry by when it expires (server time),
 # so expired entries leave the count; returns the entry count.
 _PUT = """
 local t = redis.call('TIME')
@@ -156,10 +156,10 @@ class RedisReports:
 
     def get(self, key: str) -> dict | None:
         with _unavailable():
-            name = self._client.get(self._store.key("alias", key))
-            if name is None:
+            name = _loads(self._client.get(self._store.key("alias", key)))
+            if not isinstance(name, str):
                 return None
-            record = _loads(self._client.get(self._store.key("report", name.decode())))
+            record = _loads(self._client.get(self._store.key("report", name)))
         if not isinstance(record, dict) or key not in record.get("keys", ()):
             return None
         return record
@@ -171,14 +171,15 @@ class RedisReports:
             count = self._put(
                 keys=[self._index, self._store.key("report", name),
                       *(self._store.key("alias", key) for key in keys)],
-                args=[name, value, max(1, int(lifetime * 1000))],
+                args=[json.dumps(name), value, max(1, int(lifetime * 1000))],
             )  # fmt: skip
             if count > self.max_entries:
                 self._evict(count - int(self.max_entries * EVICT_TO))
 
     def _evict(self, excess: int) -> None:
         """Delete the ``excess`` entries that expire first (the oldest), and their aliases."""
-        victims = [name.decode() for name, _ in self._client.zpopmin(self._index, excess)]
+        names = [_loads(member) for member, _ in self._client.zpopmin(self._index, excess)]
+        victims = [name for name in names if isinstance(name, str)]
         if not victims:
             return
         records = self._client.mget([self._store.key("report", name) for name in victims])
@@ -212,7 +213,7 @@ class RedisClaims:
         self._status = store.status
         self._ttl_ms = int(ttl * 1000)
         self._renew_every = ttl / 3
-        self._token = uuid.uuid4().hex  # names this host's claims; nothing secret
+        self._token = json.dumps(uuid.uuid4().hex)  # names this host's claims; nothing secret
         self._channel = store.key("released")
         self._release = self._client.register_script(_RELEASE)
         self._lock = threading.Lock()
