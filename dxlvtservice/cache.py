@@ -45,6 +45,16 @@ class CachedReport:
         return max(0.0, now - self.fetched)
 
 
+def _entry(record: dict | None) -> CachedReport | None:
+    """A stored record as an entry; anything unreadable reads as absent."""
+    try:
+        return None if record is None else CachedReport(
+            record["report"], float(record["fetched"]), bool(record["negative"])
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def lookup_key(api: int, type_: str, value: str, variant: str = "") -> str:
     """The cache key of one lookup: API version, indicator type, normalised value."""
     key = f"v{api}:{type_}:{value}"
@@ -189,22 +199,19 @@ class ReportCache:
         return entry.age(self._clock()) < self.freshness_limit(entry, max_age)
 
     def get(self, key: str) -> CachedReport | None:
-        """The stored entry, fresh or stale; None when absent or the cache is off."""
+        """The stored entry, fresh or stale (from memory while the store is unreachable);
+        None when absent or the cache is off."""
         store = self._usable()
-        if store is None:
-            return None
-        try:
-            record = store.get(key)
-        except Exception as error:
-            self._fail(error)
-            return None
-        self._succeeded()
-        try:
-            return None if record is None else CachedReport(
-                record["report"], float(record["fetched"]), bool(record["negative"])
-            )
-        except (KeyError, TypeError, ValueError):
-            return None
+        if store is not None:
+            try:
+                record = store.get(key)
+            except Exception as error:
+                self._fail(error)
+            else:
+                self._succeeded()
+                return _entry(record)
+        with self._lock:
+            return self._memory.get(key)
 
     def get_fresh(self, key: str, max_age: float | None = None) -> CachedReport | None:
         """A fresh entry counts as a hit; anything else as a miss.
