@@ -178,8 +178,10 @@ class SharedQuota:
 
     @property
     def limits(self) -> Limits:
-        """The limits in force: the configured ones, lowered to the key's real allowance."""
-        return self._limits()
+        """The limits in force: the configured ones, lowered to the key's real allowance
+        (this host's share of them while the store is away)."""
+        limits = self._limits()
+        return limits if self.degraded is None else share(limits, self.instances)
 
     def allowance(self) -> Allowance | None:
         """What VirusTotal last said of the key (shared by every process), if anything."""

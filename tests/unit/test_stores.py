@@ -169,6 +169,7 @@ def test_without_its_store_the_ledger_counts_its_share_alone_and_returns(own_ser
     own_server.stop()
     grant = quota.acquire(9)
     assert grant.units == 3  # 1/3 of 9, counted here alone
+    assert quota.limits.per_minute == 3
     assert status.to_dict()["status"] == "degraded"
     assert quota.usage()["shared"] is False
     own_server.start()
@@ -177,6 +178,7 @@ def test_without_its_store_the_ledger_counts_its_share_alone_and_returns(own_ser
     assert status.to_dict() == {"kind": "redis", "status": "ok",
                                 "last_error": status.last_error}  # fmt: skip
     assert quota.acquire(9).units == 9  # the shared ledger, with every limit
+    assert quota.limits.per_minute == 9
     store.close()
 
 
