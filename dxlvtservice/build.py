@@ -9,7 +9,6 @@ same parts without a fabric.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -107,8 +106,7 @@ class Parts:
         """Close the stores and the HTTP client (the scheduler is stopped first)."""
         self.cache.close()
         self.quota.close()
-        with contextlib.suppress(Exception):
-            self.stores.close()
+        self.stores.close()
         self.client.close()
 
 

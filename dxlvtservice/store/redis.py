@@ -228,6 +228,10 @@ class RedisClaims:
         return self._store.key("claim", key)
 
     def claim(self, key: str) -> bool:
+        """True also when this host holds the claim already: its scheduler merges the two."""
+        with self._lock:
+            if key in self._held:
+                return True
         try:
             claimed = self._client.set(self._key(key), self._token, nx=True, px=self._ttl_ms)
         except RedisError as error:
