@@ -108,6 +108,20 @@ def test_concurrent_identical_lookups_on_different_hosts_make_one_call(
     assert simulator.stats()["calls"] == 1
 
 
+def test_a_host_that_dies_mid_fetch_blocks_the_others_only_until_its_claim_lapses(
+    dxl, start_fleet, simulator
+):
+    first, second, _ = start_fleet(FAST)
+    simulator.configure(latency_ms=3000)
+    domain = {"domain": EXAMPLES["domain"]["low"]}
+    send(dxl, Collector(), "/domain/report", domain, first.registration["serviceGuid"])
+    assert simulator.wait_in_progress(1, timeout=30)  # the first host claimed and is fetching
+    first.kill()
+    report = answer(ask(dxl, second, "/domain/report", domain, timeout=60))
+    assert report["response_code"] == 1  # fetched once the claim lapsed, not a 504
+    assert simulator.stats()["calls"] == 2
+
+
 def test_the_fleet_keeps_answering_without_its_store_and_returns_to_it(
     dxl, start_fleet, simulator, store
 ):
