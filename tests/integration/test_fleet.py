@@ -120,6 +120,8 @@ def test_a_host_that_dies_mid_fetch_blocks_the_others_only_until_its_claim_lapse
     report = answer(ask(dxl, second, "/domain/report", domain, timeout=60))
     assert report["response_code"] == 1  # fetched once the claim lapsed, not a 504
     assert simulator.stats()["calls"] == 2
+    # The broker drops the dead host at the first request for it (later tests need it gone).
+    assert isinstance(ask(dxl, first, "/health", {}, timeout=10), ErrorResponse)
 
 
 def test_the_fleet_keeps_answering_without_its_store_and_returns_to_it(
