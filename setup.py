@@ -27,6 +27,7 @@ setup(
         "setuptools>=40,<82",
         "requests>=2.28,<3",
         "diskcache>=5.6,<6",
+        "redis>=5,<9",  # a fleet's shared store (docs/fleet.md)
         "idna>=3.4,<4",
         "ada-url>=4,<5",
         "ioc-finder>=7.3,<10",

@@ -65,6 +65,13 @@ class LoggedProcess:
             self._log = None
         return process.returncode if process is not None else None
 
+    def kill(self) -> int | None:
+        """SIGKILL by pid, as a crash would end it (nothing cleaned up); its exit code."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        return self.stop()
+
     def log_text(self) -> str:
         if not self.log_file.exists():
             return ""

@@ -133,5 +133,9 @@ class ServiceProcess:
         """SIGTERM by pid, SIGKILL if it does not exit in time; return the exit code."""
         return self._process.stop(timeout)
 
+    def kill(self) -> int | None:
+        """SIGKILL by pid: a host that dies, unregistering nothing and releasing nothing."""
+        return self._process.kill()
+
     def log_text(self) -> str:
         return self._process.log_text()

@@ -63,6 +63,8 @@ def run(config_dir: Path) -> int:
         return 1
     setup_logging(config_dir, settings.log_format)
     protect_logs(settings.api_key)
+    if settings.fleet is not None and settings.fleet.password:
+        protect_logs(settings.fleet.password)
     stop = threading.Event()
     running = threading.Event()
 

@@ -23,26 +23,17 @@ from dxlclient.message import ErrorResponse, Event, Request, Response
 from dxlclient.service import ServiceRegistrationInfo
 
 from . import SERVICE_TYPE, VERDICT_EVENT_TOPIC, __version__
-from .allowance import AllowanceWatch
-from .cache import ReportCache
-from .classify import Classifier, Listener
-from .compat import CompatibleTopics, Policy
+from .build import build
 from .config import CONFIG_FILE_NAME, ConfigError, Settings, load
-from .enrichment import FIRST_INSTANCE_TOPIC, FirstInstanceEnricher
+from .enrichment import FIRST_INSTANCE_TOPIC
 from .errors import UNAVAILABLE, ServiceError
-from .events import VerdictEvents, VerdictMemory
-from .health import RequestCounters, UpstreamStatus, verdicts_in
-from .ledger import SharedQuota
+from .health import RequestCounters, verdicts_in
 from .logs import log_request
-from .lookups import Lookups
 from .metrics import Metrics
 from .payloads import FIELD_TYPES, check_fields, decode_object
-from .quota import Limits
 from .sandbox import EXPRESSIONS
-from .scheduler import Scheduler
-from .tie import OFF, DxlTie, ExportPolicy, TieExporter
+from .tie import OFF
 from .transport import accept_large_requests
-from .upstream import VirusTotalClient
 
 logger = logging.getLogger(__name__)
 Handler = Callable[[Any], Future]
@@ -92,67 +83,16 @@ class VirusTotalService(Application):
         self._build(settings)
 
     def _build(self, settings: Settings) -> None:
-        limits = (
-            Limits(settings.rate_limit_ms / 1000, settings.requests_per_minute,
-                   settings.requests_per_day, settings.requests_per_month)
-            if settings.rate_limit_requests else Limits()
-        )  # fmt: skip
-        self.upstream_status = UpstreamStatus(settings.api_version)
-        self.client = VirusTotalClient(
-            settings.base_url, settings.api_key, settings.request_timeout
-        )
-        self.quota = SharedQuota(settings.cache_directory / "quota", limits)
-        self.cache = ReportCache(
-            settings.cache_directory,
-            max_entries=settings.cache_max_entries,
-            ttl=settings.cache_ttl,
-            negative_ttl=settings.negative_cache_ttl,
-            enabled=settings.cache_enabled,
-        )
-        self.scheduler = Scheduler(
-            self.upstream_status.watch(self.client.execute),
-            self.quota,
-            batch_size=settings.batch_size,
-            max_wait=settings.max_queue_wait,
-        )
-        self.lookups = Lookups(self.cache, self.scheduler)
-        policy = Policy(
-            settings.allow_submissions,
-            settings.internal_domains,
-            settings.max_indicators,
-            settings.batch_size,
-        )
-        self.compat = CompatibleTopics(self.lookups, self.scheduler, policy)
-        self.events = VerdictEvents(
-            VerdictMemory(settings.publish_verdicts, settings.event_interval),
-            self.publish_verdict,
-        )
-        self.tie = (
-            TieExporter(
-                ExportPolicy(settings.tie_malicious_level, settings.tie_trusted_level),
-                DxlTie(lambda: self._dxl_client),
-            )
-            if settings.tie_export else None
-        )  # fmt: skip
-        self._listeners: list[Listener] = [lambda results, _: self.events.offer(results)]
-        if self.tie is not None:
-            self._listeners.append(self.tie.offer)
-        self.classifier = Classifier(self.lookups, settings, self._hand_over)
-        self.enricher = (
-            FirstInstanceEnricher(self.classifier.classify)
-            if settings.tie_enrich_first_instance else None
-        )  # fmt: skip
-        self.allowance = (
-            AllowanceWatch(self.scheduler, self.quota) if settings.discover_quota else None
-        )
+        self.parts = build(settings, self.publish_verdict, lambda: self._dxl_client)
+        parts = self.parts
+        self.upstream_status, self.client = parts.upstream_status, parts.client
+        self.quota, self.cache, self.scheduler = parts.quota, parts.cache, parts.scheduler
+        self.lookups, self.compat, self.classifier = parts.lookups, parts.compat, parts.classifier
+        self.allowance, self.events = parts.allowance, parts.events
+        self.tie, self.enricher = parts.tie, parts.enricher
         if settings.metrics_port is not None:  # before any thread: a port in use stops here
             self._serve_metrics(settings.metrics_bind_address, settings.metrics_port)
-        self.scheduler.start()
-        self.events.start()
-        if self.tie is not None:
-            self.tie.start()
-        if self.allowance is not None:
-            self.allowance.start()
+        parts.start()
 
     def _serve_metrics(self, address: str, port: int) -> None:
         self.metrics = Metrics(self.health)
@@ -258,14 +198,6 @@ class VirusTotalService(Application):
         log_request(topic, request.message_id, request.source_client_id, error_code or 200,
                     duration)  # fmt: skip
 
-    def _hand_over(self, results: list[dict], reports: list) -> None:
-        """Give a request's results and reports to each listener; none can stop an answer."""
-        for listener in self._listeners:
-            try:
-                listener(results, reports)
-            except Exception:
-                logger.exception("A verdict listener failed")
-
     def publish_verdict(self, payload: dict) -> None:
         """Send one verdict event (from the events thread, never a request's)."""
         event = Event(VERDICT_EVENT_TOPIC)
@@ -283,6 +215,7 @@ class VirusTotalService(Application):
             "upstream": self.upstream_status.to_dict(quota),
             "quota": quota,
             "cache": self.cache.stats(),
+            "store": self.parts.stores.status.to_dict(),
             "queue": self.scheduler.stats(),
             "requests": self.counters.to_dict(),
             "events": self.events.stats(),
@@ -309,15 +242,11 @@ class VirusTotalService(Application):
             self._closing = True
             while self._in_flight and time.monotonic() < deadline:
                 self._idle.wait(deadline - time.monotonic())
-        if self.allowance is not None:
-            self.allowance.stop()
         if self.enricher is not None and self._dxl_client is not None:  # no new lookups
             self._dxl_client.remove_event_callback(
                 FIRST_INSTANCE_TOPIC, self.enricher, unsubscribe_from_topic=False
             )
-        self.events.stop()
-        if self.tie is not None:
-            self.tie.stop()
+        self.parts.stop_background()
         self.client.abort()  # the grace is over: what is still upstream ends now (504)
         self.scheduler.stop(timeout=max(0.5, deadline - time.monotonic()))
         with self._idle:
@@ -326,7 +255,5 @@ class VirusTotalService(Application):
         if self.metrics is not None:
             self.metrics.close()
         EXPRESSIONS.close()
-        self.cache.close()
-        self.quota.close()
-        self.client.close()
+        self.parts.close()
         logger.info("Stopped")

@@ -1,11 +1,14 @@
-"""Persistent report cache: diskcache with JSON serialisation, never pickle.
+"""The report cache's policy: what is kept, for how long, and a memory front.
 
 Only successful reports and not-found answers are stored, under keys built
-from the normalised indicator (:func:`report_keys`). Entries outlive their
-freshness (``STALE_RETENTION``) so that a request which cannot reach
-VirusTotal in time can still be answered with a stale report. Any storage
-failure turns the cache off for this process (``status`` says why) instead of
-failing requests.
+from the normalised indicator (:func:`report_keys`), in a report store
+(:mod:`dxlvtservice.store`: the cache directory's diskcache, or a fleet's
+Redis). Entries outlive their freshness (``STALE_RETENTION``) so that a
+request which cannot reach VirusTotal in time can still be answered with a
+stale report. A corrupt store turns the cache off for this process; a store
+that cannot be reached is skipped (the memory front still answers) and tried
+again every ``RETRY_STORE`` seconds. Either way ``status`` says why, and
+requests never fail for it.
 """
 
 from __future__ import annotations
@@ -15,18 +18,18 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import diskcache
-
 from .indicators import is_scan_id
-from .storage import open_private_cache
+from .store.base import ReportStore, StoreStatus, StoreUnavailable
+from .store.local import LocalReports
 
 STALE_RETENTION = 7 * 86400.0
 MEMORY_ENTRIES = 1024
+RETRY_STORE = 2.0
 logger = logging.getLogger(__name__)
 
 
@@ -42,6 +45,16 @@ class CachedReport:
         return max(0.0, now - self.fetched)
 
 
+def _entry(record: dict | None) -> CachedReport | None:
+    """A stored record as an entry; anything unreadable reads as absent."""
+    try:
+        return None if record is None else CachedReport(
+            record["report"], float(record["fetched"]), bool(record["negative"])
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def lookup_key(api: int, type_: str, value: str, variant: str = "") -> str:
     """The cache key of one lookup: API version, indicator type, normalised value."""
     key = f"v{api}:{type_}:{value}"
@@ -49,19 +62,22 @@ def lookup_key(api: int, type_: str, value: str, variant: str = "") -> str:
 
 
 def report_keys(api: int, type_: str, value: str, report: Any, variant: str = "") -> list[str]:
-    """Every key a report is filed under: a file report under md5, sha1 and sha256.
+    """Every key a report is filed under: a file report under sha256, md5 and sha1.
 
-    A report fetched by scan id is filed under that scan id only: it may be an
+    The first key names the entry (a file report's sha256, whichever hash it
+    was looked up by), so a file is one entry however it is asked for. A
+    report fetched by scan id is filed under that scan id only: it may be an
     old analysis, which must not stand in for the file's current report.
     """
-    keys = [lookup_key(api, type_, value, variant)]
+    keys = []
     if type_ == "file" and isinstance(report, dict) and not is_scan_id(value):
         fields = report.get("data", {}).get("attributes", {}) if api == 3 else report
         if isinstance(fields, dict):
-            for name in ("md5", "sha1", "sha256"):
+            for name in ("sha256", "md5", "sha1"):
                 digest = fields.get(name)
                 if isinstance(digest, str) and digest:
                     keys.append(lookup_key(api, type_, digest.lower(), variant))
+    keys.append(lookup_key(api, type_, value, variant))
     return list(dict.fromkeys(keys))
 
 
@@ -88,46 +104,63 @@ def is_found(report: Any) -> bool | None:
 
 
 class ReportCache:
-    """Reports by key, with positive and negative freshness limits."""
+    """Reports by key, with positive and negative freshness limits.
+
+    ``store`` is a :class:`~dxlvtservice.store.base.ReportStore`, or a directory
+    for the host-local one.
+    """
 
     def __init__(
         self,
-        directory: Path,
+        store: ReportStore | Path | None,
         *,
         max_entries: int,
         ttl: float,
         negative_ttl: float,
         enabled: bool = True,
         clock: Callable[[], float] = time.time,
+        status: StoreStatus | None = None,
     ) -> None:
         self.max_entries = max_entries
         self.ttl = ttl
         self.negative_ttl = negative_ttl
         self._clock = clock
         self._lock = threading.Lock()
+        self._status = status or StoreStatus("local")
         self.hits = 0
         self.misses = 0
         self.status = "disabled"
         self.last_error: str | None = None
-        self._store: diskcache.Cache | None = None
-        # Decoded recent entries, to spare SQLite, zlib and JSON on every hit.
+        self._store: ReportStore | None = None
+        self._retry_at = 0.0
+        # Decoded recent entries, to spare the store, zlib and JSON on every hit.
         self._memory: OrderedDict[str, CachedReport] = OrderedDict()
         self._memory_size = min(max_entries, MEMORY_ENTRIES)
         if enabled:
-            self._open(directory)
+            self._open(store)
 
-    def _open(self, directory: Path) -> None:
+    def _open(self, store: ReportStore | Path | None) -> None:
         try:
-            self._store = open_private_cache(directory / "reports", timeout=5)
-            len(self._store)  # touch the database now: corruption shows here, not later
+            if store is None:
+                raise OSError("no directory")
+            if isinstance(store, Path):
+                store = LocalReports(store, self.max_entries)
+            self._store = store
             self.status = "ok"
         except Exception as error:
             self._fail(error)
 
     def _fail(self, error: BaseException) -> None:
-        """Degrade to no cache: requests still work, health shows why."""
+        """A store that cannot be reached is tried again later, with the memory front
+        still answering; any other failure turns the cache off. Requests still work."""
         self.status = "degraded"
         self.last_error = f"{type(error).__name__}: {error}"
+        self._status.failed("reports", error)
+        if isinstance(error, StoreUnavailable):
+            if self._retry_at == 0.0:
+                logger.warning("Report store unreachable, memory front only: %s", self.last_error)
+            self._retry_at = self._clock() + RETRY_STORE
+            return
         logger.warning("Report cache disabled: %s", self.last_error)
         store, self._store = self._store, None
         with self._lock:
@@ -137,6 +170,19 @@ class ReportCache:
                 store.close()
             except Exception:
                 logger.debug("closing the failed cache failed too", exc_info=True)
+
+    def _usable(self) -> ReportStore | None:
+        """The store, unless it was unreachable a moment ago."""
+        if self._retry_at and self._clock() < self._retry_at:
+            return None
+        return self._store
+
+    def _succeeded(self) -> None:
+        if self._retry_at:
+            logger.info("Report store reachable again")
+            self._retry_at = 0.0
+            self.status = "ok"
+            self._status.succeeded("reports")
 
     def _remember(self, key: str, entry: CachedReport) -> None:
         with self._lock:
@@ -153,18 +199,19 @@ class ReportCache:
         return entry.age(self._clock()) < self.freshness_limit(entry, max_age)
 
     def get(self, key: str) -> CachedReport | None:
-        """The stored entry, fresh or stale; None when absent or the cache is off."""
-        store = self._store
-        if store is None:
-            return None
-        try:
-            value = store.get(key)
-        except Exception as error:
-            self._fail(error)
-            return None
-        if not isinstance(value, dict):
-            return None
-        return CachedReport(**value)
+        """The stored entry, fresh or stale (from memory while the store is unreachable);
+        None when absent or the cache is off."""
+        store = self._usable()
+        if store is not None:
+            try:
+                record = store.get(key)
+            except Exception as error:
+                self._fail(error)
+            else:
+                self._succeeded()
+                return _entry(record)
+        with self._lock:
+            return self._memory.get(key)
 
     def get_fresh(self, key: str, max_age: float | None = None) -> CachedReport | None:
         """A fresh entry counts as a hit; anything else as a miss.
@@ -177,8 +224,9 @@ class ReportCache:
             if entry is not None:
                 self._memory.move_to_end(key)
         if entry is None or not self.is_fresh(entry, max_age):
-            entry = self.get(key)
-            if entry is not None:
+            stored = self.get(key)
+            if stored is not None:
+                entry = stored
                 self._remember(key, entry)
         fresh = entry is not None and self.is_fresh(entry, max_age)
         with self._lock:
@@ -188,55 +236,45 @@ class ReportCache:
                 self.misses += 1
         return entry if fresh else None
 
-    def put(self, keys: Iterable[str], report: Any) -> None:
-        """File ``report`` under ``keys`` if it is a found or not-found answer."""
-        store = self._store
+    def put(self, keys: list[str], report: Any) -> None:
+        """File ``report`` under ``keys`` (the first names the entry) if it is a found or
+        not-found answer."""
         found = is_found(report)
-        if store is None or found is None:
+        if self._store is None or found is None or not keys:
             return
         ttl = self.ttl if found else self.negative_ttl
         if ttl <= 0:
             return
         entry = CachedReport(report, self._clock(), not found)
-        value = dataclasses.asdict(entry)
+        for key in keys:
+            self._remember(key, entry)
+        store = self._usable()
+        if store is None:
+            return
         try:
-            for key in keys:
-                store.set(key, value, expire=ttl + STALE_RETENTION)
-                self._remember(key, entry)
-            if len(store) > self.max_entries:
-                self._evict(store)
+            store.put(list(keys), dataclasses.asdict(entry), ttl + STALE_RETENTION)
         except Exception as error:
             self._fail(error)
-
-    def _evict(self, store: diskcache.Cache) -> None:
-        """Bring the entry count back under 90% of the maximum, oldest first."""
-        store.expire()
-        excess = len(store) - int(self.max_entries * 0.9)
-        if excess <= 0:
-            return
-        ages = []
-        for key in store.iterkeys():
-            value = store.get(key)
-            ages.append((value["fetched"] if isinstance(value, dict) else 0.0, key))
-        for _, key in sorted(ages)[:excess]:
-            store.delete(key)
-            with self._lock:
-                self._memory.pop(key, None)
+        else:
+            self._succeeded()
 
     def entries(self) -> int:
-        store = self._store
+        store = self._usable()
         if store is None:
             return 0
         try:
-            return len(store)
+            count = store.count()
         except Exception as error:
             self._fail(error)
             return 0
+        self._succeeded()
+        return count
 
     def stats(self) -> dict:
+        entries = self.entries()  # first: it may find the store back
         return {
             "status": self.status,
-            "entries": self.entries(),
+            "entries": entries,
             "max_entries": self.max_entries,
             "hits": self.hits,
             "misses": self.misses,

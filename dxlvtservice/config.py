@@ -32,6 +32,8 @@ MALICIOUS_TRUST_LEVELS = (1, 15, 30)
 TRUSTED_TRUST_LEVELS = (70, 85)
 LOG_FORMATS = ("text", "json")
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+_STORE_SCHEMES = ("redis", "rediss")
 
 
 class ConfigError(ValueError):
@@ -42,6 +44,19 @@ def default_cache_directory() -> Path:
     """The per-user cache folder (XDG on Linux)."""
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
     return Path(root) / "dxlvtservice"
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """``[Fleet]``: the store the hosts of a fleet share (docs/fleet.md)."""
+
+    store_url: str
+    password: str | None = field(default=None, repr=False)
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    key_prefix: str = "dxlvtservice"
+    instances: int = 1
 
 
 @dataclass(frozen=True)
@@ -81,6 +96,7 @@ class Settings:
     log_format: str = "text"
     metrics_port: int | None = None
     metrics_bind_address: str = "127.0.0.1"
+    fleet: Fleet | None = None
     warnings: tuple[str, ...] = ()
 
 
@@ -162,6 +178,76 @@ def _api_key(reader: _Reader, config_dir: Path, environ: dict[str, str]) -> str:
     if any(ch.isspace() for ch in key):
         raise reader.fail("General", "apiKey", "the API key contains white space")
     return key
+
+
+def _config_path(config_dir: Path, value: str) -> Path:
+    path = Path(os.path.expanduser(value))
+    return path if path.is_absolute() else config_dir / path
+
+
+def _store_password(reader: _Reader, config_dir: Path, environ: dict[str, str]) -> str | None:
+    """``storePasswordFile``, else ``DXLVT_STORE_PASSWORD``; never in an error message."""
+    password_file = reader.raw("Fleet", "storePasswordFile")
+    if password_file:
+        path = _config_path(config_dir, password_file)
+        try:
+            return path.read_text(encoding="utf-8").strip() or None
+        except OSError as error:
+            problem = f"cannot read {path}: {error.strerror}"
+            raise reader.fail("Fleet", "storePasswordFile", problem) from None
+    return environ.get("DXLVT_STORE_PASSWORD", "").strip() or None
+
+
+def _fleet(reader: _Reader, config_dir: Path, environ: dict[str, str]) -> Fleet | None:
+    """``[Fleet]``, or None when no ``storeUrl`` is set (one host: the local store)."""
+    url = reader.raw("Fleet", "storeUrl")
+    instances = reader.number("Fleet", "instances", 1, minimum=1, maximum=1000)
+    prefix = reader.text("Fleet", "keyPrefix", Fleet.key_prefix)
+    if not _KEY_PREFIX.fullmatch(prefix):
+        raise reader.fail(
+            "Fleet", "keyPrefix", "expected letters, digits and . _ : - (at most 64)"
+        )
+    files = {}
+    for key in ("storeCaFile", "storeCertFile", "storeKeyFile"):
+        value = reader.raw("Fleet", key)
+        if value is None:
+            continue
+        path = _config_path(config_dir, value)
+        if not path.is_file():
+            raise reader.fail("Fleet", key, f"no such file: {path}")
+        files[key] = path
+    if url is None:
+        if files:
+            raise reader.fail("Fleet", next(iter(files)), "needs a rediss:// storeUrl")
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in _STORE_SCHEMES or not parts.hostname:
+        raise reader.fail("Fleet", "storeUrl", "expected redis://host:port/db or rediss://...")
+    try:
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError:
+        raise reader.fail("Fleet", "storeUrl", "the port is not a number") from None
+    if parts.password is not None:
+        raise reader.fail(
+            "Fleet", "storeUrl",
+            "holds a password: use storePasswordFile or DXLVT_STORE_PASSWORD instead",
+        )  # fmt: skip
+    if parts.path.strip("/") and not parts.path.strip("/").isdigit():
+        raise reader.fail("Fleet", "storeUrl", "the database after the port must be a number")
+    if files and parts.scheme != "rediss":
+        raise reader.fail("Fleet", next(iter(files)), "needs a rediss:// storeUrl")
+    if ("storeCertFile" in files) != ("storeKeyFile" in files):
+        raise reader.fail("Fleet", "storeCertFile", "storeCertFile and storeKeyFile go together")
+    assert instances is not None
+    return Fleet(
+        store_url=url,
+        password=_store_password(reader, config_dir, environ),
+        ca_file=files.get("storeCaFile"),
+        cert_file=files.get("storeCertFile"),
+        key_file=files.get("storeKeyFile"),
+        key_prefix=prefix,
+        instances=instances,
+    )
 
 
 def _base_url(reader: _Reader) -> str:
@@ -351,6 +437,7 @@ def parse(
         log_format=_log_format(reader),
         metrics_port=number("Metrics", "port", None, minimum=1, maximum=65535, off_words=("off",)),
         metrics_bind_address=_bind_address(reader),
+        fleet=_fleet(reader, config_dir, environ),
         warnings=tuple(warnings),
     )
 

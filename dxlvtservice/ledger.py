@@ -1,10 +1,11 @@
-"""The key's quota ledger, shared by every service process on the host.
+"""The key's quota ledger, shared by every service process that shares a store.
 
-The rule lives in :mod:`dxlvtservice.quota`; this module keeps its state in a
-diskcache ``Cache`` under the cache directory and changes it inside
-``transact()``, so processes sharing ``cacheDirectory`` share one ledger. If
-that storage fails, the ledger falls back to this process's memory (shown in
-health) rather than stopping the service.
+The rule lives in :mod:`dxlvtservice.quota`; this module keeps its state, one
+JSON document, in a store (:mod:`dxlvtservice.store`) and changes it
+atomically by the store's clock: the cache directory's diskcache on one host,
+Redis in a fleet (docs/fleet.md). If the store fails, the ledger carries on in
+this process's memory with ``1/instances`` of every limit (shown in health)
+rather than stopping the service, and goes back to the store by itself.
 """
 
 from __future__ import annotations
@@ -12,23 +13,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
-
-import diskcache
+from typing import Any, TypeVar
 
 from . import quota
 from .quota import Ledger, Limits
-from .storage import open_private_cache
+from .store.base import LedgerStore, StoreStatus
+from .store.local import LocalLedger, MemoryLedger
 
-_LEDGER_KEY = "ledger"
-_ALLOWANCE_KEY = "allowance"
+# Seconds between attempts to go back to a failed store.
+RETRY_STORE = 2.0
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+Action = Callable[[Ledger, Limits, float], tuple[Ledger | None, T]]
 
 
 @dataclass(frozen=True)
@@ -68,81 +68,124 @@ class Grant:
     wait: float | None = 0.0
 
 
-class _MemoryStore(dict):
-    """Stand-in for the diskcache ledger when the cache directory is unusable."""
+def share(limits: Limits, instances: int) -> Limits:
+    """What one of ``instances`` hosts may spend alone: ``1/instances`` of every limit."""
+    if instances <= 1:
+        return limits
 
-    def set(self, key: str, value: object) -> None:
-        self[key] = value
+    def part(limit: int | None) -> int | None:
+        return None if limit is None else max(1, limit // instances)
 
-    @contextmanager
-    def transact(self) -> Iterator[None]:
-        yield
-
-    def close(self) -> None:
-        pass
+    return replace(
+        limits,
+        unit_gap=limits.unit_gap * instances,
+        per_minute=part(limits.per_minute),
+        per_day=part(limits.per_day),
+        per_month=part(limits.per_month),
+    )
 
 
 class SharedQuota:
-    """Grants quota units within the limits in force, across processes."""
+    """Grants quota units within the limits in force, across processes and hosts.
+
+    ``store`` is a :class:`~dxlvtservice.store.base.LedgerStore`, or a directory
+    for the host-local one.
+    """
 
     def __init__(
         self,
-        directory: Path | None,
+        store: LedgerStore | Path | None,
         limits: Limits,
         clock: Callable[[], float] = time.time,
+        *,
+        instances: int = 1,
+        status: StoreStatus | None = None,
     ) -> None:
         self.configured = limits
+        self.instances = instances
+        self.status = status or StoreStatus("local")
         self._clock = clock
         self._lock = threading.Lock()
+        self._local = MemoryLedger(clock)
+        self._allowance: Allowance | None = None
+        self._retry_at = 0.0
         self.degraded: str | None = None
-        self._store: diskcache.Cache | _MemoryStore
+        self._store: LedgerStore | None = None
         try:
-            if directory is None:
+            if store is None:
                 raise OSError("no directory")
-            self._store = open_private_cache(directory, timeout=10)
+            self._store = LocalLedger(store, clock) if isinstance(store, Path) else store
         except Exception as error:  # any storage failure: keep serving, in memory
             self._degrade(error)
+        self._transact(lambda ledger, limits, now: (None, None))  # read the allowance in force
 
     def _degrade(self, error: BaseException) -> None:
+        if self.degraded is None:
+            logger.warning(
+                "Quota ledger unavailable (%s: %s); counting in this process only, "
+                "with 1/%d of every limit", type(error).__name__, error, self.instances,
+            )  # fmt: skip
         self.degraded = f"quota ledger kept in memory: {type(error).__name__}: {error}"
-        logger.warning("Quota ledger unavailable (%s); counting in this process only", error)
-        self._store = _MemoryStore()
+        self.status.failed("quota", error)
+        self._retry_at = self._clock() + RETRY_STORE
 
-    def _transact(self, action: Callable[[Ledger, Limits, float], tuple[Ledger | None, T]]) -> T:
-        """Run ``action(ledger, limits, now)`` in one cross-process transaction; a
-        returned ledger is stored."""
+    def _transact(self, action: Action[T], allowance: Allowance | None = None) -> T:
+        """Run ``action(ledger, limits, now)`` in one transaction on the store (or, while it
+        is away, in memory); a returned ledger is stored."""
         with self._lock:
-            while True:
+            store = self._store
+            if store is not None and (self.degraded is None or self._clock() >= self._retry_at):
                 try:
-                    with self._store.transact():
-                        ledger = Ledger.from_json(self._store.get(_LEDGER_KEY))
-                        now = self._clock()
-                        changed, result = action(ledger, self._limits(), now)
-                        if changed is not None and changed != ledger:
-                            self._store.set(_LEDGER_KEY, changed.to_json())
-                        return result
+                    result = store.transact(
+                        lambda doc, now: self._apply(action, doc, now, allowance)
+                    )
                 except Exception as error:
-                    if isinstance(self._store, _MemoryStore):
-                        raise
                     self._degrade(error)
+                else:
+                    if self.degraded is not None:
+                        logger.info("Quota ledger shared again")
+                        self.degraded = None
+                    self.status.succeeded("quota")
+                    return result
+            return self._local.transact(
+                lambda doc, now: self._apply(action, doc, now, allowance, alone=True)
+            )
+
+    def _apply(
+        self,
+        action: Action[T],
+        document: Any,
+        now: float,
+        allowance: Allowance | None,
+        alone: bool = False,
+    ) -> tuple[dict | None, T]:
+        document = document if isinstance(document, dict) else {}
+        ledger = Ledger.from_json(document.get("ledger"))
+        if allowance is not None:
+            document = {**document, "allowance": allowance.to_json()}
+        self._allowance = Allowance.from_json(document.get("allowance")) or self._allowance
+        limits = self._limits()
+        changed, result = action(ledger, share(limits, self.instances) if alone else limits, now)
+        if allowance is None and (changed is None or changed == ledger):
+            return None, result
+        return {**document, "ledger": (changed or ledger).to_json()}, result
 
     def _limits(self) -> Limits:
-        allowance = self.allowance()
+        allowance = self._allowance
         if allowance is None:
             return self.configured
         return self.configured.tightened(allowance.per_day, allowance.per_month)
 
     @property
     def limits(self) -> Limits:
-        """The limits in force: the configured ones, lowered to the key's real allowance."""
-        return self._limits()
+        """The limits in force: the configured ones, lowered to the key's real allowance
+        (this host's share of them while the store is away)."""
+        limits = self._limits()
+        return limits if self.degraded is None else share(limits, self.instances)
 
     def allowance(self) -> Allowance | None:
         """What VirusTotal last said of the key (shared by every process), if anything."""
-        try:
-            return Allowance.from_json(self._store.get(_ALLOWANCE_KEY))
-        except Exception:
-            return None
+        return self._allowance
 
     # -- the scheduler's side ----------------------------------------------
 
@@ -174,31 +217,30 @@ class SharedQuota:
         self._transact(record)
 
     def projection(self, calls: list[int]) -> list[float | None]:
-        """When calls of these units could start, in order, as things stand."""
-        return self._transact(
-            lambda ledger, limits, now: (None, quota.project(ledger, limits, now, calls))
-        )
+        """When calls of these units could start, in order, as things stand (on this
+        host's clock: the store's may differ)."""
+
+        def project(ledger: Ledger, limits: Limits, now: float) -> tuple[None, list[float | None]]:
+            offset = self._clock() - now
+            starts = quota.project(ledger, limits, now, calls)
+            return None, [None if start is None else start + offset for start in starts]
+
+        return self._transact(project)
 
     def adopt(self, allowance: Allowance) -> None:
         """Take what VirusTotal says of the key: its limits and the units it counted."""
 
         def record(ledger: Ledger, limits: Limits, now: float) -> tuple[Ledger, None]:
-            self._store.set(_ALLOWANCE_KEY, allowance.to_json())
             return quota.adopt_usage(ledger, now, allowance.day_used, allowance.month_used), None
 
-        self._transact(record)
+        self._transact(record, allowance)
 
     def usage(self) -> dict:
         """Limits and what is used of each, for health."""
 
-        def report(ledger: Ledger, limits: Limits, now: float) -> tuple[None, dict]:
-            return None, {
-                **quota.usage(ledger, limits, now),
-                "shared": self.degraded is None,
-                "degraded": self.degraded,
-            }
-
-        return self._transact(report)
+        usage = self._transact(lambda ledger, limits, now: (None, quota.usage(ledger, limits, now)))
+        return {**usage, "shared": self.degraded is None, "degraded": self.degraded}
 
     def close(self) -> None:
-        self._store.close()
+        if self._store is not None:
+            self._store.close()

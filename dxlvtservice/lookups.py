@@ -10,6 +10,11 @@ A lookup that submits (v2 ``url/report`` with ``scan=1``) always goes
 upstream and never falls back on the cache: it asks VirusTotal to act. What it
 brings back is filed like any answer, so a found report (VirusTotal's current
 one) is cached, while a "queued for analysis" answer never is.
+
+In a fleet (docs/fleet.md) a cache miss first claims the indicator on the
+store: when another host is already fetching it, this one waits for that
+host's answer in the shared cache (within the request's deadline) instead of
+calling VirusTotal again.
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .cache import ReportCache, lookup_key, report_keys
-from .errors import ServiceError
+from .errors import GATEWAY_TIMEOUT, ServiceError
 from .indicators import Indicator, is_ipv6
 from .scheduler import Scheduler
+from .store.base import Claims
 from .upstream import Call
 
 ENDPOINTS = {
@@ -53,6 +59,14 @@ class Outcome:
 
     def age(self, now: float) -> int | None:
         return None if self.fetched is None else max(0, round(now - self.fetched))
+
+
+@dataclass(frozen=True)
+class _Filing:
+    """Where a lookup's answer is looked for (``key``) and filed (``keys(report)``)."""
+
+    key: str
+    keys: Callable[[Any], list[str]]
 
 
 def _done(outcome: Outcome) -> Future:
@@ -90,10 +104,13 @@ class Lookups:
         cache: ReportCache,
         scheduler: Scheduler,
         clock: Callable[[], float] = time.time,
+        *,
+        claims: Claims | None = None,
     ) -> None:
         self.cache = cache
         self.scheduler = scheduler
         self._clock = clock
+        self.claims = claims
 
     def report(
         self,
@@ -119,21 +136,69 @@ class Lookups:
             return _done(Outcome(hit.report, cached=True, fetched=hit.fetched))
         call = Call(ENDPOINTS[api][kind], (value,), options)
         outcome: Future = Future()
+        filing = _Filing(key, lambda report: report_keys(api, kind, value, report, variant))
+        if submits or self.claims is None:
+            self._fetch(call, filing, outcome, submits=submits)
+        else:
+            deadline = self._clock() + self.scheduler.max_wait
+            self._claim_or_wait(call, filing, outcome, max_age, deadline)
+        return outcome
+
+    def _fetch(
+        self,
+        call: Call,
+        filing: _Filing,
+        outcome: Future,
+        *,
+        submits: bool = False,
+        deadline: float | None = None,
+        claimed: bool = False,
+    ) -> None:
+        """One scheduled upstream call; its answer is cached, then the claim released."""
 
         def settle(upstream: Future) -> None:
             try:
                 report = upstream.result()[0]
             except Exception as error:
                 if not isinstance(error, ServiceError):  # a bug must still answer the request
-                    logger.exception("Lookup of %s failed", key)
+                    logger.exception("Lookup of %s failed", filing.key)
                     error = ServiceError(502, "the lookup failed")
-                outcome.set_result(Outcome(error=error) if submits else self._fallback(key, error))
+                self._release(filing.key, claimed)
+                fallback = Outcome(error=error) if submits else self._fallback(filing.key, error)
+                outcome.set_result(fallback)
                 return
-            self.cache.put(report_keys(api, kind, value, report, variant), report)
+            self.cache.put(filing.keys(report), report)
+            self._release(filing.key, claimed)
             outcome.set_result(Outcome(report, fetched=self._clock()))
 
-        self.scheduler.submit(call).add_done_callback(settle)
-        return outcome
+        self.scheduler.submit(call, deadline=deadline).add_done_callback(settle)
+
+    def _claim_or_wait(
+        self, call: Call, filing: _Filing, outcome: Future, max_age: float | None, deadline: float
+    ) -> None:
+        """Fetch unless another host is fetching this indicator; then wait for its answer."""
+        assert self.claims is not None
+        if self.claims.claim(filing.key):
+            self._fetch(call, filing, outcome, deadline=deadline, claimed=True)
+            return
+
+        def released() -> None:
+            hit = self.cache.get_fresh(filing.key, max_age)
+            if hit is not None:
+                outcome.set_result(Outcome(hit.report, cached=True, fetched=hit.fetched))
+            elif self._clock() < deadline:  # its lookup failed, or its host died: our turn
+                self._claim_or_wait(call, filing, outcome, max_age, deadline)
+            else:
+                late = ServiceError(
+                    GATEWAY_TIMEOUT, "another host's lookup of this indicator did not end in time"
+                )
+                outcome.set_result(self._fallback(filing.key, late))
+
+        self.claims.when_released(filing.key, released, deadline - self._clock())
+
+    def _release(self, key: str, claimed: bool) -> None:
+        if claimed and self.claims is not None:
+            self.claims.release(key)
 
     def _fallback(self, key: str, error: ServiceError) -> Outcome:
         """Upstream failed: a stale report if there is one, else the error."""

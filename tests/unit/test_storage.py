@@ -10,7 +10,7 @@ import pytest
 from diskcache.core import MODE_PICKLE
 
 from dxlvtservice.cache import ReportCache
-from dxlvtservice.storage import UnsafeDirectory, open_private_cache, private_directory
+from dxlvtservice.store.local import UnsafeDirectory, open_private_cache, private_directory
 
 OTHER_UID = 4242
 FILE = {"response_code": 1, "md5": "a" * 32, "positives": 3, "total": 70}
