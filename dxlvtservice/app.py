@@ -40,7 +40,8 @@ from .transport import accept_large_requests
 from .upstream import VirusTotalClient
 
 logger = logging.getLogger(__name__)
-Handler = Callable[[Any], Future]
+# handler(payload, client=the requester's broker-stamped source_client_id)
+Handler = Callable[..., Future]
 
 
 def _completed(value: Any) -> Future:
@@ -109,7 +110,7 @@ class VirusTotalService(Application):
             batch_size=settings.batch_size,
             max_wait=settings.max_queue_wait,
         )
-        self.lookups = Lookups(self.cache, self.scheduler)
+        self.lookups = Lookups(self.cache, self.scheduler, min_refresh=settings.min_refresh)
         policy = Policy(
             settings.allow_submissions,
             settings.internal_domains,
@@ -142,7 +143,7 @@ class VirusTotalService(Application):
         }
         topics["/classify"] = (self.classifier.classify, False, True)
         topics["/analyze"] = (self.classifier.analyze, False, False)
-        topics["/health"] = (lambda _: _completed(self.health()), True, False)
+        topics["/health"] = (lambda _, client=None: _completed(self.health()), True, False)
         for suffix, (handler, raw, pooled) in topics.items():
             topic = SERVICE_TYPE + suffix
             callback = _TopicCallback(self, topic, handler, raw=raw)
@@ -167,7 +168,8 @@ class VirusTotalService(Application):
                 return
             self._in_flight += 1
         try:
-            future = handler(request.payload if raw else self._decode(request, topic))
+            payload = request.payload if raw else self._decode(request, topic)
+            future = handler(payload, client=request.source_client_id or None)
         except Exception as error:  # validation failed, or a bug: still one answer
             future = Future()
             future.set_exception(error)

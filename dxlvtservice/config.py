@@ -66,6 +66,7 @@ class Settings:
     max_payload_bytes: int = 1048576
     max_indicators: int = 100
     shutdown_grace: float = 10.0
+    min_refresh: float = 60.0
     warnings: tuple[str, ...] = ()
 
 
@@ -254,6 +255,7 @@ def parse(
         max_payload_bytes=number("Limits", "maxPayloadBytes", 1048576, minimum=64),
         max_indicators=number("Limits", "maxIndicatorsPerRequest", 100, minimum=1),
         shutdown_grace=number("Limits", "shutdownGraceSec", 10, maximum=3600),
+        min_refresh=number("Limits", "minRefreshSec", 60),
         warnings=tuple(warnings),
     )
 

@@ -10,6 +10,10 @@ A lookup that submits (v2 ``url/report`` with ``scan=1``) always goes
 upstream and never falls back on the cache: it asks VirusTotal to act. What it
 brings back is filed like any answer, so a found report (VirusTotal's current
 one) is cached, while a "queued for analysis" answer never is.
+
+A forced refresh (``max_age`` below ``min_refresh``, e.g. 0) goes upstream at
+most once per ``min_refresh`` seconds for one indicator: within that time the
+newest cached report is the answer (README: Configuration, ``minRefreshSec``).
 """
 
 from __future__ import annotations
@@ -90,10 +94,13 @@ class Lookups:
         cache: ReportCache,
         scheduler: Scheduler,
         clock: Callable[[], float] = time.time,
+        *,
+        min_refresh: float = 0.0,
     ) -> None:
         self.cache = cache
         self.scheduler = scheduler
         self._clock = clock
+        self.min_refresh = min_refresh
 
     def report(
         self,
@@ -102,11 +109,14 @@ class Lookups:
         *,
         options: tuple[tuple[str, str], ...] = (),
         max_age: float | None = None,
+        client: str | None = None,
     ) -> Future:
         """A future :class:`Outcome` for ``indicator``'s report from API ``api``.
 
-        VirusTotal's v2 API knows IPv4 addresses only: an IPv6 address is
-        always looked up through v3.
+        ``client`` is the requester whose turn an upstream call takes. A
+        ``max_age`` below ``min_refresh`` counts as ``min_refresh``. VirusTotal's
+        v2 API knows IPv4 addresses only: an IPv6 address is always looked up
+        through v3.
         """
         if is_ipv6(indicator):
             api = 3
@@ -114,6 +124,8 @@ class Lookups:
         variant = "&".join(f"{k}={v}" for k, v in options if k in CONTENT_OPTIONS)
         key = lookup_key(api, kind, value, variant)
         submits = any(name in SUBMIT_OPTIONS for name, _ in options)
+        if max_age is not None:
+            max_age = max(max_age, self.min_refresh)
         hit = None if submits else self.cache.get_fresh(key, max_age)
         if hit is not None:
             return _done(Outcome(hit.report, cached=True, fetched=hit.fetched))
@@ -132,7 +144,7 @@ class Lookups:
             self.cache.put(report_keys(api, kind, value, report, variant), report)
             outcome.set_result(Outcome(report, fetched=self._clock()))
 
-        self.scheduler.submit(call).add_done_callback(settle)
+        self.scheduler.submit(call, client=client).add_done_callback(settle)
         return outcome
 
     def _fallback(self, key: str, error: ServiceError) -> Outcome:
