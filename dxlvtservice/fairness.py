@@ -7,7 +7,7 @@ order, ties by arrival, so slots go round robin between the clients that
 have lookups waiting: a flood from one client costs another client at most
 one slot per client waiting ahead of it.
 
-A place never changes once given, except to move earlier when a second
+A place never changes once given, except to move earlier when another
 client starts waiting on the same lookup (a shared lookup takes the best
 place any of its clients would give it). Taking lookups out of the line
 therefore never reorders the rest, so the order a deadline projection sees
@@ -45,15 +45,15 @@ class RoundRobin:
     def join(self, client: Hashable, current: Place) -> Place | None:
         """``client`` now waits on a lookup already at ``current`` too.
 
-        Returns the lookup's better place, charged to ``client``, when
-        ``client``'s own turn comes earlier; otherwise None (it keeps its
-        place, and ``client`` is not charged).
+        Returns the place ``client``'s own lookup would get, charged to
+        ``client``, when that comes first; otherwise None (the lookup keeps
+        its place, and ``client`` is not charged).
         """
         round_ = self._next_round(client)
         if round_ >= current[0]:
             return None
         self._last[client] = round_
-        return round_, current[1]
+        return round_, next(self._arrivals)
 
     def served(self, place: Place) -> None:
         """The lookup at ``place`` left the line for upstream: its round is being served."""
