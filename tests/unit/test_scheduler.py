@@ -252,16 +252,15 @@ class Gate(Recorder):
         return super().__call__(call)
 
 
-def hold_the_only_worker(tmp_path, limits=None, max_wait=60, **kwargs):
+def hold_the_only_worker(tmp_path):
     """A one-worker scheduler busy with a first call, so what follows queues."""
     gate = Gate()
-    quota = SharedQuota(tmp_path, limits or Limits(), **kwargs)
-    scheduler = Scheduler(gate, quota, batch_size=4, max_wait=max_wait, workers=1,
-                          clock=kwargs.get("clock", time.time))  # fmt: skip
+    scheduler = Scheduler(gate, SharedQuota(tmp_path, Limits()), batch_size=4, max_wait=60,
+                          workers=1)  # fmt: skip
     scheduler.start()
-    first = scheduler.submit(Call("v2/domain/report", ("first.example",)), client="Z")
+    scheduler.submit(Call("v2/domain/report", ("first.example",)), client="Z")
     assert gate.started.wait(5)
-    return scheduler, gate, first
+    return scheduler, gate
 
 
 def domains(client, count):
@@ -269,18 +268,18 @@ def domains(client, count):
 
 
 def test_one_clients_flood_does_not_push_another_clients_lookup_back(tmp_path):
-    scheduler, gate, first = hold_the_only_worker(tmp_path)
+    scheduler, gate = hold_the_only_worker(tmp_path)
     flood = [scheduler.submit(call, client="A") for call in domains("A", 30)]
     lone = scheduler.submit(Call("v2/domain/report", ("b0.example",)), client="B")
     gate.release.set()
-    assert all(f.result(10) for f in [first, lone, *flood])
+    assert all(f.result(10) for f in [lone, *flood])
     made = [call.resources[0] for call in gate.calls]
     assert made[:4] == ["first.example", "a0.example", "b0.example", "a1.example"]
     scheduler.stop(1)
 
 
 def test_clients_take_turns(tmp_path):
-    scheduler, gate, first = hold_the_only_worker(tmp_path)
+    scheduler, gate = hold_the_only_worker(tmp_path)
     futures = [scheduler.submit(call, client="A") for call in domains("A", 3)]
     futures += [scheduler.submit(call, client="B") for call in domains("B", 3)]
     futures += [scheduler.submit(call, client=None) for call in domains("N", 1)]
@@ -292,7 +291,7 @@ def test_clients_take_turns(tmp_path):
 
 
 def test_a_lookup_shared_by_clients_goes_at_the_earliest_of_their_turns(tmp_path):
-    scheduler, gate, first = hold_the_only_worker(tmp_path)
+    scheduler, gate = hold_the_only_worker(tmp_path)
     calls = domains("A", 10)
     flood = [scheduler.submit(call, client="A") for call in calls]
     other = scheduler.submit(Call("v2/domain/report", ("b0.example",)), client="B")
@@ -307,7 +306,7 @@ def test_a_lookup_shared_by_clients_goes_at_the_earliest_of_their_turns(tmp_path
 
 
 def test_lookups_of_different_clients_are_batched_together(tmp_path):
-    scheduler, gate, first = hold_the_only_worker(tmp_path)
+    scheduler, gate = hold_the_only_worker(tmp_path)
     hashes = [f"{i:032x}" for i in range(4)]
     futures = [
         scheduler.submit(Call("v2/file/report", (h,)), client=client)
