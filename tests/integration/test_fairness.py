@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from dxlclient.message import ErrorResponse
 
 from devfabric.vtsim.dataset import EXAMPLES
@@ -12,35 +13,54 @@ from .conftest import FAST, answer, connect, request
 from .test_quota import Collector, distinct_hashes, send
 
 
+def _refused(response, topic: str) -> bool:
+    """A lookup refused for want of a slot in time: 429 (compatible), a result with
+    error 429 (classify)."""
+    if topic == "/classify":
+        error = answer(response)["results"][0]["error"]
+        return error is not None and error["code"] == 429
+    return isinstance(response, ErrorResponse) and response.error_code == 429
+
+
+def _lookup(topic: str, file_hash: str) -> dict:
+    return {"hash": file_hash} if topic == "/classify" else {"resource": file_hash}
+
+
+@pytest.mark.parametrize("topic", ["/file/report", "/classify"])
 def test_one_clients_flood_does_not_push_another_clients_lookup_past_its_deadline(
-    fabric, dxl, start_service, simulator, tmp_path
+    fabric, dxl, start_service, simulator, tmp_path, topic
 ):
-    """A floods 30 misses over 6 units a minute (one every 10 s) with a 25 s deadline:
-    its first lookup goes at once, two more can wait, the rest are refused at once.
+    """A floods 30 misses over 6 units a minute (one every 10 s) with a 35 s deadline:
+    its first lookup goes at once, three more can wait, the rest are refused at once.
     B (its own certificate, so its own source_client_id) then asks for one lookup:
-    it takes the next turn, not the 31st place, and is answered with its report."""
+    it takes the next round, not the 31st place, and is answered with its report
+    (first in, first out it would start at 40 s, past its deadline)."""
     simulator.configure(quota_per_minute=6)
     start_service({"RateLimit": {"rateLimitMs": 10000, "requestsPerMinute": 6,
-                                 "requestsPerDay": "unlimited", "maxQueueWaitSec": 25,
+                                 "requestsPerDay": "unlimited", "maxQueueWaitSec": 35,
                                  "batchSize": 1}})  # fmt: skip
-    collector = Collector()
-    for resource in distinct_hashes(30, "flood"):
-        send(dxl, collector, "/file/report", {"resource": resource})
-    # A's first lookup is answered and those projected past the deadline are refused.
-    assert collector.wait_for(28)
-    refused = [r for _, r in collector.arrivals if isinstance(r, ErrorResponse)]
-    assert len(refused) == 27 and all(r.error_code == 429 for r in refused)
     other = connect(fabric, tmp_path / "client-b", "client-b")
+    collector = Collector()
+    for resource in distinct_hashes(30, f"flood{topic}"):
+        send(dxl, collector, topic, _lookup(topic, resource))
+    # A's first lookup is answered and those projected past the deadline are refused.
+    assert collector.wait_for(27)
+    assert sum(_refused(response, topic) for _, response in collector.arrivals) == 26
     try:
         wanted = EXAMPLES["file"]["malicious"]
-        report = answer(request(other, "/file/report", {"resource": wanted}, timeout=60))
+        response = request(other, topic, _lookup(topic, wanted), timeout=60)
     finally:
         other.destroy()
-    assert report["resource"] == wanted and report["response_code"] == 1
+    if topic == "/classify":
+        result = answer(response)["results"][0]
+        assert result["verdict"] == "malicious" and result["error"] is None
+    else:
+        report = answer(response)
+        assert report["resource"] == wanted and report["response_code"] == 1
     assert collector.wait_for(30)
     stats = simulator.stats()
     assert stats["quota_refusals"] == 0
-    assert wanted in stats["resources_by_endpoint"]["v2/file/report"]
+    assert stats["units"] <= 4
 
 
 def test_forced_refreshes_of_one_indicator_make_one_upstream_lookup(
