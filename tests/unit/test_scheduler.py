@@ -2,8 +2,11 @@
 
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dxlvtservice.errors import ServiceError
 from dxlvtservice.ledger import SharedQuota
@@ -347,3 +350,34 @@ def test_deadlines_are_projected_in_the_fair_order(tmp_path, monkeypatch):
     assert lone.result(5) == [{"resource": "b0.example"}]
     assert [c.resources[0] for c in recorder.calls[1:]] == ["a0.example", "b0.example"]
     scheduler.stop(1)
+
+
+@settings(deadline=None, max_examples=50)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["A", "B", "C", None]),
+            st.sampled_from(["v2/file/report", "v2/url/report", "v2/domain/report"]),
+            st.integers(0, 6),
+        ),
+        max_size=30,
+    )
+)
+def test_the_dispatcher_makes_the_calls_the_projection_planned(submissions):
+    """The deadline projection plans calls from the queue's order; the dispatcher,
+    taking calls out one by one, must make exactly those calls in that order."""
+    scheduler = Scheduler(lambda call: [], SharedQuota(None, Limits()), batch_size=3,
+                          max_wait=60, workers=len(submissions) + 1)  # fmt: skip
+    made = []
+    scheduler._pool = SimpleNamespace(submit=lambda perform, call, jobs, grant: made.append(call))
+    for client, endpoint, n in submissions:
+        scheduler.submit(Call(endpoint, (f"{n:032x}",)), client=client)
+    queue = scheduler._queue
+    planned = [
+        Call(queue[group[0]].call.endpoint, tuple(queue[i].call.resources[0] for i in group))
+        for group in plan_calls(queue, 3)
+    ]
+    with scheduler._cond:
+        while scheduler._queue:
+            scheduler._step([])
+    assert made == planned
