@@ -63,9 +63,7 @@ def test_one_clients_flood_does_not_push_another_clients_lookup_past_its_deadlin
     assert stats["units"] <= 4
 
 
-def test_forced_refreshes_of_one_indicator_make_one_upstream_lookup(
-    dxl, start_service, simulator
-):
+def test_forced_refreshes_of_one_indicator_make_one_upstream_lookup(dxl, start_service, simulator):
     """30 classify with max_age 0 of one hash within minRefreshSec (default 60 s):
     one lookup upstream, and every answer carries the report and its age."""
     start_service(FAST)
