@@ -12,10 +12,9 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from dxlbootstrap.app import Application
 from dxlclient.callbacks import RequestCallback
@@ -40,8 +39,12 @@ from .transport import accept_large_requests
 from .upstream import VirusTotalClient
 
 logger = logging.getLogger(__name__)
-# handler(payload, client=the requester's broker-stamped source_client_id)
-Handler = Callable[..., Future]
+
+
+class Handler(Protocol):
+    """A topic's handler; ``client`` is the requester's broker-stamped ``source_client_id``."""
+
+    def __call__(self, payload: Any, *, client: str | None = None) -> Future: ...
 
 
 def _completed(value: Any) -> Future:
