@@ -12,10 +12,10 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from dxlbootstrap.app import Application
 from dxlclient.callbacks import RequestCallback
@@ -36,7 +36,12 @@ from .tie import OFF
 from .transport import accept_large_requests
 
 logger = logging.getLogger(__name__)
-Handler = Callable[[Any], Future]
+
+
+class Handler(Protocol):
+    """A topic's handler; ``client`` is the requester's broker-stamped ``source_client_id``."""
+
+    def __call__(self, payload: Any, *, client: str | None = None) -> Future: ...
 
 
 def _completed(value: Any) -> Future:
@@ -122,7 +127,7 @@ class VirusTotalService(Application):
         }
         topics["/classify"] = (self.classifier.classify, False, True)
         topics["/analyze"] = (self.classifier.analyze, False, False)
-        topics["/health"] = (lambda _: _completed(self.health()), True, False)
+        topics["/health"] = (lambda _, client=None: _completed(self.health()), True, False)
         for suffix, (handler, raw, pooled) in topics.items():
             topic = SERVICE_TYPE + suffix
             callback = _TopicCallback(self, topic, handler, raw=raw)
@@ -148,7 +153,8 @@ class VirusTotalService(Application):
                 return
             self._in_flight += 1
         try:
-            future = handler(request.payload if raw else self._decode(request, topic))
+            payload = request.payload if raw else self._decode(request, topic)
+            future = handler(payload, client=request.source_client_id or None)
         except Exception as error:  # validation failed, or a bug: still one answer
             future = Future()
             future.set_exception(error)

@@ -172,7 +172,7 @@ def build(
         batch_size=settings.batch_size,
         max_wait=settings.max_queue_wait,
     )
-    lookups = Lookups(cache, scheduler, claims=stores.claims)
+    lookups = Lookups(cache, scheduler, claims=stores.claims, min_refresh=settings.min_refresh)
     policy = Policy(
         settings.allow_submissions,
         settings.internal_domains,

@@ -87,12 +87,12 @@ class Classifier:
         self._settings = settings
         self._publish = publish
 
-    def classify(self, payload: dict) -> Future:
+    def classify(self, payload: dict, *, client: str | None = None) -> Future:
         rules = self._settings.rules.merged(payload.get("rules"))
         max_age = _max_age(payload)
         include_report = payload.get("include_report") is True
         indicators = find_indicators(payload, max_indicators=self._settings.max_indicators)
-        futures = [self._one(ind, rules, max_age, include_report) for ind in indicators]
+        futures = [self._one(ind, rules, max_age, include_report, client) for ind in indicators]
         answer: Future = Future()
 
         def assemble(done: Future) -> None:
@@ -112,7 +112,12 @@ class Classifier:
         return answer
 
     def _one(
-        self, indicator: Indicator, rules: Rules, max_age: float | None, include_report: bool
+        self,
+        indicator: Indicator,
+        rules: Rules,
+        max_age: float | None,
+        include_report: bool,
+        client: str | None,
     ) -> Future:
         """A future (result, report) for one indicator; the report only for the listeners."""
         type_ = indicator.type.value
@@ -125,7 +130,9 @@ class Classifier:
                               include_report=include_report), None)
             )  # fmt: skip
             return future
-        lookup = self._lookups.report(self._settings.api_version, indicator, max_age=max_age)
+        lookup = self._lookups.report(
+            self._settings.api_version, indicator, max_age=max_age, client=client
+        )
         result: Future = Future()
 
         def settle(done: Future) -> None:
@@ -145,7 +152,8 @@ class Classifier:
         lookup.add_done_callback(settle)
         return result
 
-    def analyze(self, payload: dict) -> Future:
+    def analyze(self, payload: dict, *, client: str | None = None) -> Future:
+        """Classify the report in ``payload``; no lookup, so ``client`` takes no turn."""
         type_ = payload.get("type")
         if type_ not in _GUI_KINDS:
             raise bad_request("type must be one of file, url, domain, ip")

@@ -57,8 +57,8 @@ class CompatibleTopics:
         self._scheduler = scheduler
         self._policy = policy
 
-    def handlers(self) -> dict[str, Callable[[dict], Future]]:
-        """Topic suffix (under the service type) -> handler."""
+    def handlers(self) -> dict[str, Callable[..., Future]]:
+        """Topic suffix (under the service type) -> handler(payload, client=requester)."""
         return {
             "/file/report": self.file_report,
             "/file/rescan": self.file_rescan,
@@ -107,9 +107,12 @@ class CompatibleTopics:
         options: tuple[tuple[str, str], ...] = (),
         *,
         scan_ids: bool = False,
+        client: str | None = None,
     ) -> Future:
         indicators = [self._indicator(type_, raw, scan_ids=scan_ids) for raw in raws]
-        futures = [self._lookups.report(2, ind, options=options) for ind in indicators]
+        futures = [
+            self._lookups.report(2, ind, options=options, client=client) for ind in indicators
+        ]
         answer: Future = Future()
 
         def assemble(done: Future) -> None:
@@ -124,12 +127,12 @@ class CompatibleTopics:
         gather(futures).add_done_callback(assemble)
         return answer
 
-    def file_report(self, payload: dict) -> Future:
+    def file_report(self, payload: dict, *, client: str | None = None) -> Future:
         options = (("allinfo", "1"),) if _flag(payload, "allinfo") else ()
         resources = self._items(payload, "resource", ",")
-        return self._reports(IndicatorType.FILE, resources, options, scan_ids=True)
+        return self._reports(IndicatorType.FILE, resources, options, scan_ids=True, client=client)
 
-    def url_report(self, payload: dict) -> Future:
+    def url_report(self, payload: dict, *, client: str | None = None) -> Future:
         options: list[tuple[str, str]] = []
         if _flag(payload, "allinfo"):
             options.append(("allinfo", "1"))
@@ -137,9 +140,11 @@ class CompatibleTopics:
             self._check_submissions("url/report with scan")
             options.append(("scan", "1"))
         resources = self._items(payload, "resource", "\n")
-        return self._reports(IndicatorType.URL, resources, tuple(options), scan_ids=True)
+        return self._reports(
+            IndicatorType.URL, resources, tuple(options), scan_ids=True, client=client
+        )
 
-    def ip_report(self, payload: dict) -> Future:
+    def ip_report(self, payload: dict, *, client: str | None = None) -> Future:
         raw = str(_field(payload, "ip")).strip()
         address = Indicator.parse(IndicatorType.IP, raw)
         if is_ipv6(address):
@@ -147,17 +152,20 @@ class CompatibleTopics:
                 f"{address.value} is an IPv6 address: VirusTotal's v2 ip-address/report "
                 "knows IPv4 only (classify looks IPv6 addresses up through v3)"
             )
-        return self._reports(IndicatorType.IP, [raw])
+        return self._reports(IndicatorType.IP, [raw], client=client)
 
-    def domain_report(self, payload: dict) -> Future:
-        return self._reports(IndicatorType.DOMAIN, [str(_field(payload, "domain")).strip()])
+    def domain_report(self, payload: dict, *, client: str | None = None) -> Future:
+        domain = str(_field(payload, "domain")).strip()
+        return self._reports(IndicatorType.DOMAIN, [domain], client=client)
 
     # -- submissions --------------------------------------------------------
 
-    def _submit(self, endpoint: str, values: list[str], options: tuple = ()) -> Future:
+    def _submit(
+        self, endpoint: str, values: list[str], options: tuple = (), *, client: str | None
+    ) -> Future:
         batches = split_batches(values, self._policy.batch_size)
         calls = [Call(endpoint, batch, options) for batch in batches]
-        futures = [self._scheduler.submit(call, coalesce=False) for call in calls]
+        futures = [self._scheduler.submit(call, coalesce=False, client=client) for call in calls]
         answer: Future = Future()
 
         def assemble(_: Future) -> None:
@@ -171,13 +179,13 @@ class CompatibleTopics:
         gather(futures).add_done_callback(assemble)
         return answer
 
-    def url_scan(self, payload: dict) -> Future:
+    def url_scan(self, payload: dict, *, client: str | None = None) -> Future:
         urls = self._items(payload, "url", "\n")
         self._check_submissions("url/scan")
         values = [self._indicator(IndicatorType.URL, url).value for url in urls]
-        return self._submit("v2/url/scan", values)
+        return self._submit("v2/url/scan", values, client=client)
 
-    def file_rescan(self, payload: dict) -> Future:
+    def file_rescan(self, payload: dict, *, client: str | None = None) -> Future:
         resources = self._items(payload, "resource", ",")
         self._check_submissions("file/rescan")
         values = [self._indicator(IndicatorType.FILE, r, scan_ids=True).value for r in resources]
@@ -186,7 +194,7 @@ class CompatibleTopics:
             for name in RESCAN_OPTIONS
             if payload.get(name) not in (None, "", False)
         )
-        return self._submit("v2/file/rescan", values, options)
+        return self._submit("v2/file/rescan", values, options, client=client)
 
 
 def _as_answered(outcome: Outcome, requested: str) -> dict:

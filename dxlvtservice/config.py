@@ -97,6 +97,7 @@ class Settings:
     metrics_port: int | None = None
     metrics_bind_address: str = "127.0.0.1"
     fleet: Fleet | None = None
+    min_refresh: float = 60.0
     warnings: tuple[str, ...] = ()
 
 
@@ -438,6 +439,7 @@ def parse(
         metrics_port=number("Metrics", "port", None, minimum=1, maximum=65535, off_words=("off",)),
         metrics_bind_address=_bind_address(reader),
         fleet=_fleet(reader, config_dir, environ),
+        min_refresh=number("Limits", "minRefreshSec", 60),
         warnings=tuple(warnings),
     )
 

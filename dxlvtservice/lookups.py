@@ -15,6 +15,10 @@ In a fleet (docs/fleet.md) a cache miss first claims the indicator on the
 store: when another host is already fetching it, this one waits for that
 host's answer in the shared cache (within the request's deadline) instead of
 calling VirusTotal again.
+
+A forced refresh (``max_age`` below ``min_refresh``, e.g. 0) goes upstream at
+most once per ``min_refresh`` seconds for one indicator: within that time the
+newest cached report is the answer (docs/configuration.md, ``minRefreshSec``).
 """
 
 from __future__ import annotations
@@ -63,10 +67,12 @@ class Outcome:
 
 @dataclass(frozen=True)
 class _Filing:
-    """Where a lookup's answer is looked for (``key``) and filed (``keys(report)``)."""
+    """Where a lookup's answer is looked for (``key``) and filed (``keys(report)``),
+    and the client whose turn its upstream call takes."""
 
     key: str
     keys: Callable[[Any], list[str]]
+    client: str | None = None
 
 
 def _done(outcome: Outcome) -> Future:
@@ -106,11 +112,13 @@ class Lookups:
         clock: Callable[[], float] = time.time,
         *,
         claims: Claims | None = None,
+        min_refresh: float = 0.0,
     ) -> None:
         self.cache = cache
         self.scheduler = scheduler
         self._clock = clock
         self.claims = claims
+        self.min_refresh = min_refresh
 
     def report(
         self,
@@ -119,11 +127,14 @@ class Lookups:
         *,
         options: tuple[tuple[str, str], ...] = (),
         max_age: float | None = None,
+        client: str | None = None,
     ) -> Future:
         """A future :class:`Outcome` for ``indicator``'s report from API ``api``.
 
-        VirusTotal's v2 API knows IPv4 addresses only: an IPv6 address is
-        always looked up through v3.
+        ``client`` is the requester whose turn an upstream call takes. A
+        ``max_age`` below ``min_refresh`` counts as ``min_refresh``. VirusTotal's
+        v2 API knows IPv4 addresses only: an IPv6 address is always looked up
+        through v3.
         """
         if is_ipv6(indicator):
             api = 3
@@ -131,12 +142,16 @@ class Lookups:
         variant = "&".join(f"{k}={v}" for k, v in options if k in CONTENT_OPTIONS)
         key = lookup_key(api, kind, value, variant)
         submits = any(name in SUBMIT_OPTIONS for name, _ in options)
+        if max_age is not None:
+            max_age = max(max_age, self.min_refresh)
         hit = None if submits else self.cache.get_fresh(key, max_age)
         if hit is not None:
             return _done(Outcome(hit.report, cached=True, fetched=hit.fetched))
         call = Call(ENDPOINTS[api][kind], (value,), options)
         outcome: Future = Future()
-        filing = _Filing(key, lambda report: report_keys(api, kind, value, report, variant))
+        filing = _Filing(
+            key, lambda report: report_keys(api, kind, value, report, variant), client
+        )
         if submits or self.claims is None:
             self._fetch(call, filing, outcome, submits=submits)
         else:
@@ -171,7 +186,8 @@ class Lookups:
             self._release(filing.key, claimed)
             outcome.set_result(Outcome(report, fetched=self._clock()))
 
-        self.scheduler.submit(call, deadline=deadline).add_done_callback(settle)
+        submitted = self.scheduler.submit(call, deadline=deadline, client=filing.client)
+        submitted.add_done_callback(settle)
 
     def _claim_or_wait(
         self, call: Call, filing: _Filing, outcome: Future, max_age: float | None, deadline: float

@@ -9,10 +9,15 @@ and never more than the units free at that moment (batching saves round
 trips, never quota). Each waiter has a deadline: as soon as the projected
 start of its job lies past it, the waiter is failed with 429 and the seconds
 to wait; a waiter whose call is still in flight at its deadline gets 504.
+
+The queue is kept in fair order (:mod:`~dxlvtservice.fairness`): slots go
+round robin between the requesting clients that have lookups waiting, and the
+deadline projection reads the queue in that same order.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import logging
 import threading
@@ -23,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import BAD_GATEWAY, GATEWAY_TIMEOUT, TOO_MANY_REQUESTS, UNAVAILABLE, ServiceError
+from .fairness import Place, RoundRobin
 from .ledger import Grant, SharedQuota
 from .quota import late_reason
 from .upstream import BATCHABLE, Call, UpstreamError, match_answers
@@ -44,12 +50,15 @@ class _Waiter:
     deadline: float
 
 
-@dataclass
+@dataclass(eq=False)
 class _Job:
     call: Call
     key: Hashable | None
     enqueued: float
     waiters: list[_Waiter] = field(default_factory=list)
+    # The job's place in the fair order, and the client charged for it.
+    place: Place = (0, 0)
+    client: str | None = None
     attempts: int = 0
     not_before: float = 0.0
     last_error: ServiceError | None = None
@@ -109,7 +118,8 @@ class Scheduler:
         self._workers = workers
         self._free_workers = workers
         self._linger = BATCH_LINGER if quota.limits.limited else 0.0
-        self._queue: list[_Job] = []
+        self._queue: list[_Job] = []  # in fair order: by place
+        self._turns = RoundRobin()
         self._by_key: dict[Hashable, _Job] = {}
         self._cond = threading.Condition()
         self._stopping = False
@@ -123,8 +133,16 @@ class Scheduler:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, call: Call, *, coalesce: bool = True, deadline: float | None = None) -> Future:
-        """Queue ``call``; the future gets one answer per resource, or a ServiceError."""
+    def submit(
+        self,
+        call: Call,
+        *,
+        coalesce: bool = True,
+        deadline: float | None = None,
+        client: str | None = None,
+    ) -> Future:
+        """Queue ``call`` for ``client`` (the requester whose turn it takes);
+        the future gets one answer per resource, or a ServiceError."""
         future: Future = Future()
         now = self._clock()
         waiter = _Waiter(future, now + self.max_wait if deadline is None else deadline)
@@ -137,10 +155,12 @@ class Scheduler:
             outcome = job.outcome if job is not None else None
             if outcome is None:
                 if job is None:
-                    job = _Job(call, key, now)
-                    self._queue.append(job)
+                    job = _Job(call, key, now, place=self._turns.place(client), client=client)
+                    self._enqueue(job)
                     if key is not None:
                         self._by_key[key] = job
+                elif job in self._queue:
+                    self._share(job, client)
                 job.waiters.append(waiter)
                 self._cond.notify()
         if outcome is not None:
@@ -214,14 +234,14 @@ class Scheduler:
         grant = self._quota.acquire(len(group) if head.batchable else minimum, minimum)
         if grant.units == 0:
             if grant.wait is None:
-                self._queue.remove(head)
-                self._forget(head)
+                self._drop([head])
                 failures.append((head.waiters, _too_large(head.call)))
                 return 0.0
             return grant.wait
         jobs = [ready[i] for i in group][: grant.units] if head.batchable else [head]
         for job in jobs:
             self._queue.remove(job)
+        self._turns.served(head.place)
         self._in_flight.extend(jobs)
         self._free_workers -= 1
         call = Call(
@@ -262,14 +282,33 @@ class Scheduler:
                 else:
                     reason = late_reason(self._quota.limits, now, start)
                     failures.append((late, _quota_error(reason, start - now)))
-        for job in [job for job in self._queue if not job.waiters]:
-            self._queue.remove(job)
-            self._forget(job)
+        self._drop([job for job in self._queue if not job.waiters])
 
     def _batch_limit(self) -> int:
         """Resources per batch: ``batch_size``, and never more than a window ever allows."""
         largest = self._quota.limits.largest_call
         return self._batch_size if largest is None else max(1, min(self._batch_size, largest))
+
+    def _enqueue(self, job: _Job) -> None:
+        bisect.insort(self._queue, job, key=_place)
+
+    def _share(self, job: _Job, client: str | None) -> None:
+        """``client`` waits on queued ``job`` too: it moves up to ``client``'s turn if
+        that comes first, so a lookup shared between clients is never behind any of theirs."""
+        better = self._turns.join(client, job.place)
+        if better is not None:
+            self._queue.remove(job)
+            job.place, job.client = better, client
+            self._enqueue(job)
+
+    def _drop(self, jobs: list[_Job]) -> None:
+        """Take unserved ``jobs`` out of the queue; they hold no client's turns back."""
+        if not jobs:
+            return
+        for job in jobs:
+            self._queue.remove(job)
+            self._forget(job)
+        self._turns.recount((job.client, job.place) for job in self._queue)
 
     def _forget(self, job: _Job) -> None:
         if job.key is not None and self._by_key.get(job.key) is job:
@@ -334,7 +373,8 @@ class Scheduler:
             self._finish(failed, error)
         if again:
             with self._cond:
-                self._queue[0:0] = again
+                for job in again:
+                    self._enqueue(job)
                 self._cond.notify_all()
 
     def _retry_or_fail(self, jobs: list[_Job], error: UpstreamError) -> None:
@@ -356,7 +396,8 @@ class Scheduler:
                     job.last_error = error
                     if error.retry == "transient":
                         job.not_before = now + backoff(job.attempts)
-                self._queue[0:0] = jobs
+                for job in jobs:
+                    self._enqueue(job)
                 self._cond.notify_all()
         if not retry:
             self._finish(jobs, error)
@@ -374,6 +415,10 @@ class Scheduler:
         with self._cond:
             for job in jobs:
                 self._forget(job)
+
+
+def _place(job: _Job) -> Place:
+    return job.place
 
 
 def _quota_error(reason: str, wait: float) -> ServiceError:

@@ -182,7 +182,8 @@ def test_upstream_errors_stay_in_their_results(dxl, service, simulator):
     assert reply["results"][0]["error"]["code"] == 502
 
 
-def test_cache_age_max_age_and_include_report(dxl, service, simulator):
+def test_cache_age_max_age_and_include_report(dxl, start_service, simulator):
+    start_service({**FAST, "Limits": {"minRefreshSec": 0}})  # max_age 0 always goes upstream
     domain = {"domain": EXAMPLES["domain"]["low"]}
     first = classify(dxl, {**domain, "include_report": True})["results"][0]
     assert first["report"]["data"]["id"] == EXAMPLES["domain"]["low"]

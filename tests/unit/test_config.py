@@ -29,6 +29,7 @@ def test_defaults():
     assert settings.rules.trusted_positives == 1
     assert settings.rules.domain_detections is None
     assert settings.publish_verdicts == {"malicious"}
+    assert settings.min_refresh == 60
     assert KEY not in repr(settings)
 
 
@@ -49,6 +50,8 @@ def test_defaults():
         ("Classification", "publishVerdicts", "evil"),
         ("Classification", "internalDomains", "not a domain"),
         ("Limits", "maxIndicatorsPerRequest", "x"),
+        ("Limits", "minRefreshSec", "-1"),
+        ("Limits", "minRefreshSec", "1.5"),
         ("IncomingMessagePool", "threadCount", "0"),
         ("TIE", "exportVerdicts", "sometimes"),
         ("TIE", "maliciousTrustLevel", "50"),
@@ -62,6 +65,11 @@ def test_bad_values_name_section_and_key(section, key, value):
     with pytest.raises(ConfigError) as error:
         settings_from(f"[General]\napiKey = {KEY}\n[{section}]\n{key} = {value}\n")
     assert str(error.value).startswith(f"[{section}] {key}:")
+
+
+def test_min_refresh_zero_is_allowed():
+    settings = settings_from(f"[General]\napiKey = {KEY}\n[Limits]\nminRefreshSec = 0\n")
+    assert settings.min_refresh == 0
 
 
 def test_key_sources(tmp_path):

@@ -2,8 +2,11 @@
 
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dxlvtservice.errors import ServiceError
 from dxlvtservice.ledger import SharedQuota
@@ -234,3 +237,147 @@ def test_a_call_in_flight_past_the_deadline_answers_the_waiter(tmp_path):
     assert late.value.code == 504
     recorder.release.set()
     scheduler.stop(1)
+
+
+# -- fairness between clients ------------------------------------------------
+
+
+class Gate(Recorder):
+    """Holds every call until released; ``started`` is set once a call is being made."""
+
+    def __init__(self):
+        super().__init__()
+        self.release.clear()
+        self.started = threading.Event()
+
+    def __call__(self, call):
+        self.started.set()
+        return super().__call__(call)
+
+
+def hold_the_only_worker(tmp_path):
+    """A one-worker scheduler busy with a first call, so what follows queues."""
+    gate = Gate()
+    scheduler = Scheduler(gate, SharedQuota(tmp_path, Limits()), batch_size=4, max_wait=60,
+                          workers=1)  # fmt: skip
+    scheduler.start()
+    scheduler.submit(Call("v2/domain/report", ("first.example",)), client="Z")
+    assert gate.started.wait(5)
+    return scheduler, gate
+
+
+def domains(client, count):
+    return [Call("v2/domain/report", (f"{client.lower()}{i}.example",)) for i in range(count)]
+
+
+def test_one_clients_flood_does_not_push_another_clients_lookup_back(tmp_path):
+    scheduler, gate = hold_the_only_worker(tmp_path)
+    flood = [scheduler.submit(call, client="A") for call in domains("A", 30)]
+    lone = scheduler.submit(Call("v2/domain/report", ("b0.example",)), client="B")
+    gate.release.set()
+    assert all(f.result(10) for f in [lone, *flood])
+    made = [call.resources[0] for call in gate.calls]
+    assert made[:4] == ["first.example", "a0.example", "b0.example", "a1.example"]
+    scheduler.stop(1)
+
+
+def test_clients_take_turns(tmp_path):
+    scheduler, gate = hold_the_only_worker(tmp_path)
+    futures = [scheduler.submit(call, client="A") for call in domains("A", 3)]
+    futures += [scheduler.submit(call, client="B") for call in domains("B", 3)]
+    futures += [scheduler.submit(call, client=None) for call in domains("N", 1)]
+    gate.release.set()
+    assert all(f.result(10) for f in futures)
+    made = [call.resources[0][0] for call in gate.calls[1:]]
+    assert "".join(made) == "abnabab"
+    scheduler.stop(1)
+
+
+def test_a_lookup_shared_by_clients_goes_at_the_earliest_of_their_turns(tmp_path):
+    scheduler, gate = hold_the_only_worker(tmp_path)
+    calls = domains("A", 10)
+    flood = [scheduler.submit(call, client="A") for call in calls]
+    other = scheduler.submit(Call("v2/domain/report", ("b0.example",)), client="B")
+    shared = scheduler.submit(calls[-1], client="C")  # the same lookup as A's last
+    gate.release.set()
+    assert all(f.result(10) for f in [*flood, other])
+    assert shared.result(10) == flood[-1].result()
+    made = [call.resources[0] for call in gate.calls]
+    assert made[:4] == ["first.example", "a0.example", "b0.example", "a9.example"]
+    assert len(made) == 12  # one call for the shared lookup
+    scheduler.stop(1)
+
+
+def test_lookups_of_different_clients_are_batched_together(tmp_path):
+    scheduler, gate = hold_the_only_worker(tmp_path)
+    hashes = [f"{i:032x}" for i in range(4)]
+    futures = [
+        scheduler.submit(Call("v2/file/report", (h,)), client=client)
+        for h, client in zip(hashes, "AABB", strict=True)
+    ]
+    gate.release.set()
+    assert [f.result(10) for f in futures] == [[{"resource": h}] for h in hashes]
+    assert sorted(gate.calls[1].resources) == hashes
+    scheduler.stop(1)
+
+
+class Clock:
+    def __init__(self, now=1_800_000_000.0):
+        self.now = now
+
+    def __call__(self):
+        return self.now
+
+
+def test_deadlines_are_projected_in_the_fair_order(tmp_path, monkeypatch):
+    """One unit every 10 s and a 25 s deadline: of a 30-lookup flood only the first
+    waits; the other client's lookup, second in line (at 20 s), is served, not refused."""
+    monkeypatch.setattr("dxlvtservice.scheduler.MAX_IDLE", 0.05)
+    clock = Clock()
+    recorder = Recorder()
+    quota = SharedQuota(tmp_path, Limits(unit_gap=10), clock=clock)
+    scheduler = Scheduler(recorder, quota, batch_size=4, max_wait=25, clock=clock)
+    scheduler.start()
+    assert scheduler.submit(Call("v2/domain/report", ("first.example",)), client="Z").result(5)
+    flood = [scheduler.submit(call, client="A") for call in domains("A", 30)]
+    lone = scheduler.submit(Call("v2/domain/report", ("b0.example",)), client="B")
+    for refused in flood[1:]:  # projected at 30 s and later: answered at once
+        assert refused.exception(5).code == 429
+    assert not lone.done() and not flood[0].done()
+    clock.now += 10
+    assert flood[0].result(5) == [{"resource": "a0.example"}]
+    clock.now += 10
+    assert lone.result(5) == [{"resource": "b0.example"}]
+    assert [c.resources[0] for c in recorder.calls[1:]] == ["a0.example", "b0.example"]
+    scheduler.stop(1)
+
+
+@settings(deadline=None, max_examples=50)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["A", "B", "C", None]),
+            st.sampled_from(["v2/file/report", "v2/url/report", "v2/domain/report"]),
+            st.integers(0, 6),
+        ),
+        max_size=30,
+    )
+)
+def test_the_dispatcher_makes_the_calls_the_projection_planned(submissions):
+    """The deadline projection plans calls from the queue's order; the dispatcher,
+    taking calls out one by one, must make exactly those calls in that order."""
+    scheduler = Scheduler(lambda call: [], SharedQuota(None, Limits()), batch_size=3,
+                          max_wait=60, workers=len(submissions) + 1)  # fmt: skip
+    made = []
+    scheduler._pool = SimpleNamespace(submit=lambda perform, call, jobs, grant: made.append(call))
+    for client, endpoint, n in submissions:
+        scheduler.submit(Call(endpoint, (f"{n:032x}",)), client=client)
+    queue = scheduler._queue
+    planned = [
+        Call(queue[group[0]].call.endpoint, tuple(queue[i].call.resources[0] for i in group))
+        for group in plan_calls(queue, 3)
+    ]
+    with scheduler._cond:
+        while scheduler._queue:
+            scheduler._step([])
+    assert made == planned
