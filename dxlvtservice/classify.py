@@ -17,9 +17,10 @@ from typing import Any
 
 from .config import Settings
 from .discovery import find_indicators
-from .errors import FORBIDDEN, TOO_MANY_REQUESTS, ServiceError, bad_request
+from .errors import FORBIDDEN, TOO_MANY_REQUESTS, ServiceError
 from .indicators import Indicator, IndicatorType, is_internal
 from .lookups import Lookups, Outcome, gather
+from .requests import AnalyzeRequest, ClassifyRequest
 from .verdicts import Assessment, Rules, assess, overall_verdict, summary
 
 GUI = "https://www.virustotal.com/gui"
@@ -65,15 +66,6 @@ def build_result(
     return result
 
 
-def _max_age(payload: dict) -> float | None:
-    value = payload.get("max_age")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise bad_request("max_age must be a number of seconds >= 0")
-    return float(value)
-
-
 class Classifier:
     """Handlers for ``/classify`` and ``/analyze``."""
 
@@ -84,12 +76,13 @@ class Classifier:
         self._settings = settings
         self._publish = publish
 
-    def classify(self, payload: dict) -> Future:
-        rules = self._settings.rules.merged(payload.get("rules"))
-        max_age = _max_age(payload)
-        include_report = payload.get("include_report") is True
-        indicators = find_indicators(payload, max_indicators=self._settings.max_indicators)
-        futures = [self._one(ind, rules, max_age, include_report) for ind in indicators]
+    def classify(self, request: ClassifyRequest) -> Future:
+        rules = self._settings.rules.merged(request.rules)
+        indicators = find_indicators(request.sources, max_indicators=self._settings.max_indicators)
+        futures = [
+            self._one(indicator, rules, request.max_age, request.include_report, request.client)
+            for indicator in indicators
+        ]
         answer: Future = Future()
 
         def assemble(done: Future) -> None:
@@ -110,7 +103,12 @@ class Classifier:
         return answer
 
     def _one(
-        self, indicator: Indicator, rules: Rules, max_age: float | None, include_report: bool
+        self,
+        indicator: Indicator,
+        rules: Rules,
+        max_age: float | None,
+        include_report: bool,
+        client: str | None,
     ) -> Future:
         """A future result for one indicator."""
         type_ = indicator.type.value
@@ -123,7 +121,9 @@ class Classifier:
                              include_report=include_report)
             )  # fmt: skip
             return future
-        lookup = self._lookups.report(self._settings.api_version, indicator, max_age=max_age)
+        lookup = self._lookups.report(
+            self._settings.api_version, indicator, max_age=max_age, client=client
+        )
         result: Future = Future()
 
         def settle(done: Future) -> None:
@@ -143,13 +143,9 @@ class Classifier:
         lookup.add_done_callback(settle)
         return result
 
-    def analyze(self, payload: dict) -> Future:
-        type_ = payload.get("type")
-        if type_ not in _GUI_KINDS:
-            raise bad_request("type must be one of file, url, domain, ip")
-        rules = self._settings.rules.merged(payload.get("rules"))
-        report = payload.get("report")
-        assessment = assess(type_, report, rules)
+    def analyze(self, request: AnalyzeRequest) -> Future:
+        rules = self._settings.rules.merged(request.rules)
+        assessment = assess(request.type, request.report, rules)
         future: Future = Future()
-        future.set_result(build_result(None, type_, assessment))
+        future.set_result(build_result(None, request.type.value, assessment))
         return future

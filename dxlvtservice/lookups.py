@@ -102,11 +102,13 @@ class Lookups:
         *,
         options: tuple[tuple[str, str], ...] = (),
         max_age: float | None = None,
+        client: str | None = None,
     ) -> Future:
         """A future :class:`Outcome` for ``indicator``'s report from API ``api``.
 
         VirusTotal's v2 API knows IPv4 addresses only: an IPv6 address is
-        always looked up through v3.
+        always looked up through v3. ``client`` (the requesting DXL client)
+        goes to the scheduler.
         """
         if is_ipv6(indicator):
             api = 3
@@ -132,7 +134,7 @@ class Lookups:
             self.cache.put(report_keys(api, kind, value, report, variant), report)
             outcome.set_result(Outcome(report, fetched=self._clock()))
 
-        self.scheduler.submit(call).add_done_callback(settle)
+        self.scheduler.submit(call, client=client).add_done_callback(settle)
         return outcome
 
     def _fallback(self, key: str, error: ServiceError) -> Outcome:

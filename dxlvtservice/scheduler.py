@@ -123,8 +123,18 @@ class Scheduler:
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, call: Call, *, coalesce: bool = True, deadline: float | None = None) -> Future:
-        """Queue ``call``; the future gets one answer per resource, or a ServiceError."""
+    def submit(
+        self,
+        call: Call,
+        *,
+        coalesce: bool = True,
+        deadline: float | None = None,
+        client: str | None = None,
+    ) -> Future:
+        """Queue ``call``; the future gets one answer per resource, or a ServiceError.
+
+        ``client`` is the requesting DXL client (not used yet: fair scheduling keys on it).
+        """
         future: Future = Future()
         now = self._clock()
         waiter = _Waiter(future, now + self.max_wait if deadline is None else deadline)

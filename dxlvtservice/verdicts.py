@@ -9,7 +9,7 @@ two shapes: v2, with a ``response_code``, and v3, a JSON:API object whose
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from typing import Any
@@ -68,18 +68,9 @@ class Rules:
     domain_detections: int | None = None
     ip_detections: int | None = None
 
-    def merged(self, overrides: dict | None) -> Rules:
+    def merged(self, overrides: Mapping[str, Any] | None) -> Rules:
         """These rules with a request's ``rules`` object applied; 400 if it is invalid."""
-        if overrides is None:
-            return self
-        if not isinstance(overrides, dict):
-            raise bad_request("rules must be an object")
-        known = [f.name for f in fields(self)]
-        for name, value in overrides.items():
-            if name not in known:
-                raise bad_request(f"unknown rule {name!r}; the rules are {', '.join(known)}")
-            _check_rule(name, value)
-        return replace(self, **overrides)
+        return replace(self, **rule_overrides(overrides))
 
     def heuristic_threshold(self, type_: IndicatorType) -> int | None:
         """The rule 6 threshold for ``type_`` (None when off or not applicable)."""
@@ -88,6 +79,20 @@ class Rules:
         if type_ is IndicatorType.IP:
             return self.ip_detections
         return None
+
+
+def rule_overrides(overrides: Any) -> dict[str, Any]:
+    """A request's ``rules`` object, checked: 400 naming the first unknown or invalid rule."""
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, dict):
+        raise bad_request("rules must be an object")
+    known = [f.name for f in fields(Rules)]
+    for name, value in overrides.items():
+        if name not in known:
+            raise bad_request(f"unknown rule {name!r}; the rules are {', '.join(known)}")
+        _check_rule(name, value)
+    return dict(overrides)
 
 
 def _check_rule(name: str, value: Any) -> None:
