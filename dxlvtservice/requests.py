@@ -175,17 +175,23 @@ class ServiceRequest:
 
     @classmethod
     def parse(
-        cls, document: Document, *, client: str | None = None,
+        cls,
+        document: Document,
+        *,
+        client: str | None = None,
         policy: RequestPolicy = DEFAULT_POLICY,
-    ) -> Self:  # fmt: skip
+    ) -> Self:
         """The checked value of a decoded payload; ``bad_request`` (400) naming the bad field."""
         raise NotImplementedError
 
     @classmethod
     def from_payload(
-        cls, payload: bytes, *, client: str | None = None,
+        cls,
+        payload: bytes,
+        *,
+        client: str | None = None,
         policy: RequestPolicy = DEFAULT_POLICY,
-    ) -> Self:  # fmt: skip
+    ) -> Self:
         """Decode ``payload`` within the policy's bounds, then :meth:`parse` it."""
         document = decode_object(payload, max_bytes=policy.max_payload_bytes)
         return cls.parse(document, client=client, policy=policy)
@@ -211,9 +217,12 @@ class FileReportRequest(ReportRequest):
 
     @classmethod
     def parse(
-        cls, document: Document, *, client: str | None = None,
+        cls,
+        document: Document,
+        *,
+        client: str | None = None,
         policy: RequestPolicy = DEFAULT_POLICY,
-    ) -> Self:  # fmt: skip
+    ) -> Self:
         resources = _resources(document, "resource", FILE, ",", policy, scan_ids=True)
         return cls(resources=resources, allinfo=_flag(document, "allinfo", form_values=True),
                    client=client)  # fmt: skip
@@ -225,9 +234,12 @@ class UrlReportRequest(ReportRequest):
 
     @classmethod
     def parse(
-        cls, document: Document, *, client: str | None = None,
+        cls,
+        document: Document,
+        *,
+        client: str | None = None,
         policy: RequestPolicy = DEFAULT_POLICY,
-    ) -> Self:  # fmt: skip
+    ) -> Self:
         resources = _resources(document, "resource", URL, "\n", policy, scan_ids=True)
         return cls(resources=resources, allinfo=_flag(document, "allinfo", form_values=True),
                    scan=_flag(document, "scan", form_values=True), client=client)  # fmt: skip
@@ -241,9 +253,12 @@ class UrlScanRequest(ServiceRequest):
 
     @classmethod
     def parse(
-        cls, document: Document, *, client: str | None = None,
+        cls,
+        document: Document,
+        *,
+        client: str | None = None,
         policy: RequestPolicy = DEFAULT_POLICY,
-    ) -> Self:  # fmt: skip
+    ) -> Self:
         return cls(urls=_resources(document, "url", URL, "\n", policy, scan_ids=False),
                    client=client)  # fmt: skip
 
@@ -341,9 +356,12 @@ class RescanRequest(ServiceRequest):
 
     @classmethod
     def parse(
-        cls, document: Document, *, client: str | None = None,
+        cls,
+        document: Document,
+        *,
+        client: str | None = None,
         policy: RequestPolicy = DEFAULT_POLICY,
-    ) -> Self:  # fmt: skip
+    ) -> Self:
         resources = _resources(document, "resource", FILE, ",", policy, scan_ids=True)
         return cls(resources=resources, options=RescanOptions.parse(document, policy),
                    client=client)  # fmt: skip
@@ -357,9 +375,12 @@ class IpReportRequest(ServiceRequest):
 
     @classmethod
     def parse(
-        cls, document: Document, *, client: str | None = None,
+        cls,
+        document: Document,
+        *,
+        client: str | None = None,
         policy: RequestPolicy = DEFAULT_POLICY,
-    ) -> Self:  # fmt: skip
+    ) -> Self:
         raw = _required_text(document, "ip")
         address = _parsed("ip", IP, raw)
         if is_ipv6(address):
@@ -378,9 +399,12 @@ class DomainReportRequest(ServiceRequest):
 
     @classmethod
     def parse(
-        cls, document: Document, *, client: str | None = None,
+        cls,
+        document: Document,
+        *,
+        client: str | None = None,
         policy: RequestPolicy = DEFAULT_POLICY,
-    ) -> Self:  # fmt: skip
+    ) -> Self:
         raw = _required_text(document, "domain")
         return cls(domain=Resource(raw, _parsed("domain", DOMAIN, raw)), client=client)
 
@@ -490,9 +514,12 @@ class ClassifyRequest(ServiceRequest):
 
     @classmethod
     def parse(
-        cls, document: Document, *, client: str | None = None,
+        cls,
+        document: Document,
+        *,
+        client: str | None = None,
         policy: RequestPolicy = DEFAULT_POLICY,
-    ) -> Self:  # fmt: skip
+    ) -> Self:
         return cls(
             sources=_sources(document, policy),
             rules=rule_overrides(document.get("rules")),
@@ -512,9 +539,12 @@ class AnalyzeRequest(ServiceRequest):
 
     @classmethod
     def parse(
-        cls, document: Document, *, client: str | None = None,
+        cls,
+        document: Document,
+        *,
+        client: str | None = None,
         policy: RequestPolicy = DEFAULT_POLICY,
-    ) -> Self:  # fmt: skip
+    ) -> Self:
         type_ = _typed(document, "type", str)
         if type_ not in tuple(IndicatorType):
             raise bad_request("the field 'type' must be one of file, url, domain, ip")
@@ -528,16 +558,22 @@ class HealthRequest(ServiceRequest):
 
     @classmethod
     def parse(
-        cls, document: Document, *, client: str | None = None,
+        cls,
+        document: Document,
+        *,
+        client: str | None = None,
         policy: RequestPolicy = DEFAULT_POLICY,
-    ) -> Self:  # fmt: skip
+    ) -> Self:
         return cls(client=client)
 
     @classmethod
     def from_payload(
-        cls, payload: bytes, *, client: str | None = None,
+        cls,
+        payload: bytes,
+        *,
+        client: str | None = None,
         policy: RequestPolicy = DEFAULT_POLICY,
-    ) -> Self:  # fmt: skip
+    ) -> Self:
         return cls(client=client)
 
 
