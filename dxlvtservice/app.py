@@ -1,10 +1,11 @@
 """The DXL edge: a dxlbootstrap ``Application`` that wires the parts and answers requests.
 
 Request callbacks run on dxlclient's incoming-message threads and never block:
-they parse the payload into the topic's typed request (:mod:`requests`), hand
-only that value to the handler, then either answer at once (cache hit, bad
-request) or attach the answer to a ``Future`` that the scheduler completes. Every request gets
-exactly one response through :meth:`VirusTotalService._reply`.
+they parse the payload once into the topic's typed request
+(:mod:`dxlvtservice.requests`) and hand only that value to the handler, which
+answers at once (cache hit, bad request) or through a ``Future`` that the
+scheduler completes. Every request gets exactly one response through
+:meth:`VirusTotalService._reply`.
 """
 
 from __future__ import annotations
