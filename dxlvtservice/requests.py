@@ -22,10 +22,12 @@ Pure: no I/O here.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, Self
 
 from .errors import ServiceError, bad_request
@@ -63,7 +65,8 @@ _JSON_NAMES = {str: "a string", int: "a number", float: "a number", bool: "true 
                dict: "an object", list: "an array"}  # fmt: skip
 _TRUE_FORMS: tuple[Any, ...] = (True, 1, "1", "true")
 _FALSE_FORMS: tuple[Any, ...] = (False, 0, "0", "false")
-_DIGITS = re.compile(r"[0-9]+")
+_COUNT = re.compile(r"[0-9]{1,20}")  # a decimal string; 20 digits hold any 64-bit count
+_RESCAN_DATE = re.compile(r"[0-9]{14}")
 _HTTP_SCHEME = re.compile(r"https?://", re.IGNORECASE)
 
 
@@ -268,8 +271,8 @@ def _positive_count(document: Document, name: str) -> int | None:
     value = document.get(name)
     if value is None:
         return None
-    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
-        value = int(value) if len(value.strip()) <= len(str(INT_RANGE[1])) else -1
+    if isinstance(value, str) and _COUNT.fullmatch(value.strip()):
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= INT_RANGE[1]:
         raise bad_request(f"the field {name!r} must be a whole number >= 1")
     return value
@@ -279,15 +282,13 @@ def _rescan_date(document: Document) -> datetime | None:
     value = document.get("date")
     if value is None:
         return None
-    text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
-    try:
-        if not re.fullmatch(r"[0-9]{14}", text):
-            raise ValueError(text)
-        return datetime.strptime(text, RESCAN_DATE_FORMAT)
-    except ValueError:
-        raise bad_request(
-            "the field 'date' must be a date and time as YYYYMMDDhhmmss (e.g. 20120725170000)"
-        ) from None
+    text = "" if isinstance(value, bool) or not isinstance(value, int | str) else str(value)
+    if _RESCAN_DATE.fullmatch(text):
+        with contextlib.suppress(ValueError):  # no such day or time
+            return datetime.strptime(text, RESCAN_DATE_FORMAT)
+    raise bad_request(
+        "the field 'date' must be a date and time as YYYYMMDDhhmmss (e.g. 20120725170000)"
+    )
 
 
 def _notify_url(document: Document, policy: RequestPolicy) -> str | None:
@@ -322,6 +323,7 @@ class RescanOptions:
 
     @classmethod
     def parse(cls, document: Document, policy: RequestPolicy) -> RescanOptions:
+        """The options of a ``/file/rescan`` payload; 400 naming the first bad one."""
         options = cls(
             _rescan_date(document),
             _positive_count(document, "period"),
@@ -496,6 +498,11 @@ def _sources(document: Document, policy: RequestPolicy) -> tuple[Source, ...]:
     return tuple(sources)
 
 
+def _rules(document: Document) -> Document:
+    """The request's ``rules`` overrides, checked, read-only."""
+    return MappingProxyType(rule_overrides(document.get("rules")))
+
+
 def _max_age(document: Document) -> float | None:
     value = _typed(document, "max_age", int, float)
     if value is not None and value < 0:
@@ -508,7 +515,7 @@ class ClassifyRequest(ServiceRequest):
     """``/classify``: where to find indicators, and how to judge and answer them."""
 
     sources: tuple[Source, ...]
-    rules: Document = field(default_factory=dict)
+    rules: Document = field(default_factory=lambda: MappingProxyType({}))
     max_age: float | None = None
     include_report: bool = False
 
@@ -522,7 +529,7 @@ class ClassifyRequest(ServiceRequest):
     ) -> Self:
         return cls(
             sources=_sources(document, policy),
-            rules=rule_overrides(document.get("rules")),
+            rules=_rules(document),
             max_age=_max_age(document),
             include_report=_flag(document, "include_report"),
             client=client,
@@ -535,7 +542,7 @@ class AnalyzeRequest(ServiceRequest):
 
     type: IndicatorType
     report: Any = None
-    rules: Document = field(default_factory=dict)
+    rules: Document = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def parse(
@@ -549,7 +556,7 @@ class AnalyzeRequest(ServiceRequest):
         if type_ not in tuple(IndicatorType):
             raise bad_request("the field 'type' must be one of file, url, domain, ip")
         return cls(type=IndicatorType(type_), report=document.get("report"),
-                   rules=rule_overrides(document.get("rules")), client=client)  # fmt: skip
+                   rules=_rules(document), client=client)  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
