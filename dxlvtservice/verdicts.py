@@ -85,7 +85,7 @@ def rule_overrides(overrides: Any) -> dict[str, Any]:
     """A request's ``rules`` object, checked: 400 naming the first unknown or invalid rule."""
     if overrides is None:
         return {}
-    if not isinstance(overrides, dict):
+    if not isinstance(overrides, Mapping):
         raise bad_request("rules must be an object")
     known = [f.name for f in fields(Rules)]
     for name, value in overrides.items():

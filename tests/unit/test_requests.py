@@ -24,6 +24,7 @@ from dxlvtservice.requests import (
     UrlReportRequest,
     UrlScanRequest,
 )
+from dxlvtservice.verdicts import Rules
 
 FILE, URL, DOMAIN, IP = IndicatorType
 MD5 = "44d88612fea8a8f36de82e1278abb02f"
@@ -266,6 +267,13 @@ BAD_CLASSIFY = [
 @pytest.mark.parametrize(("document", "reason"), BAD_CLASSIFY)
 def test_bad_classify_requests(document, reason):
     assert reason in refused(ClassifyRequest, document)
+
+
+def test_rules_overrides_are_read_only_and_merge_into_the_rules():
+    request = parsed(ClassifyRequest, {"text": "x", "rules": {"malicious_positives": 3}})
+    with pytest.raises(TypeError):
+        request.rules["malicious_positives"] = 1
+    assert Rules().merged(request.rules) == Rules(malicious_positives=3)
 
 
 def test_duplicates_do_not_count_towards_the_limit_of_named_indicators():
