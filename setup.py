@@ -31,6 +31,7 @@ setup(
         "ada-url>=4,<5",
         "ioc-finder>=7.3,<10",
         "jsonata-python>=0.6,<1",
+        "dxltieclient>=0.3,<0.4",
     ],
     extras_require={
         "test": [

@@ -27,10 +27,12 @@ from dxlclient.service import ServiceRegistrationInfo
 from . import SERVICE_TYPE, VERDICT_EVENT_TOPIC, __version__
 from .allowance import AllowanceWatch
 from .cache import ReportCache
-from .classify import Classifier
+from .classify import Classifier, Listener
 from .compat import CompatibleTopics, Policy
 from .config import CONFIG_FILE_NAME, Settings, load
+from .enrichment import FIRST_INSTANCE_TOPIC, FirstInstanceEnricher
 from .errors import UNAVAILABLE, ServiceError
+from .events import VerdictEvents, VerdictMemory
 from .health import RequestCounters, UpstreamStatus
 from .ledger import SharedQuota
 from .lookups import Lookups
@@ -38,6 +40,7 @@ from .quota import Limits
 from .requests import TOPIC_REQUESTS, RequestPolicy, ServiceRequest
 from .sandbox import EXPRESSIONS
 from .scheduler import Scheduler
+from .tie import OFF, DxlTie, ExportPolicy, TieExporter
 from .transport import accept_large_requests
 from .upstream import VirusTotalClient
 
@@ -119,11 +122,32 @@ class VirusTotalService(Application):
         )
         policy = Policy(settings.allow_submissions, settings.internal_domains, settings.batch_size)
         self.compat = CompatibleTopics(self.lookups, self.scheduler, policy)
-        self.classifier = Classifier(self.lookups, settings, self.publish_verdict)
+        self.events = VerdictEvents(
+            VerdictMemory(settings.publish_verdicts, settings.event_interval),
+            self.publish_verdict,
+        )
+        self.tie = (
+            TieExporter(
+                ExportPolicy(settings.tie_malicious_level, settings.tie_trusted_level),
+                DxlTie(lambda: self._dxl_client),
+            )
+            if settings.tie_export else None
+        )  # fmt: skip
+        self._listeners: list[Listener] = [lambda results, _: self.events.offer(results)]
+        if self.tie is not None:
+            self._listeners.append(self.tie.offer)
+        self.classifier = Classifier(self.lookups, settings, self._hand_over)
+        self.enricher = (
+            FirstInstanceEnricher(self.classifier.classify)
+            if settings.tie_enrich_first_instance else None
+        )  # fmt: skip
         self.allowance = (
             AllowanceWatch(self.scheduler, self.quota) if settings.discover_quota else None
         )
         self.scheduler.start()
+        self.events.start()
+        if self.tie is not None:
+            self.tie.start()
         if self.allowance is not None:
             self.allowance.start()
 
@@ -131,6 +155,8 @@ class VirusTotalService(Application):
         """Called once connected, before any subscription: see every request that arrives."""
         accept_large_requests(self._dxl_client)
         EXPRESSIONS.start()
+        if self.enricher is not None:
+            self.add_event_callback(FIRST_INSTANCE_TOPIC, self.enricher, False)
 
     def on_register_services(self) -> None:
         service = ServiceRegistrationInfo(self._dxl_client, SERVICE_TYPE)
@@ -204,14 +230,19 @@ class VirusTotalService(Application):
             ErrorResponse(request, error_code=error.code, error_message=error.message)
         )
 
-    def publish_verdict(self, result: dict) -> None:
-        """Send a classified result as a verdict event."""
+    def _hand_over(self, results: list[dict], reports: list) -> None:
+        """Give a request's results and reports to each listener; none can stop an answer."""
+        for listener in self._listeners:
+            try:
+                listener(results, reports)
+            except Exception:
+                logger.exception("A verdict listener failed")
+
+    def publish_verdict(self, payload: dict) -> None:
+        """Send one verdict event (from the events thread, never a request's)."""
         event = Event(VERDICT_EVENT_TOPIC)
-        event.payload = json.dumps(result).encode("utf-8")
-        try:
-            self._dxl_client.send_event(event)
-        except Exception:
-            logger.exception("Could not publish a verdict event")
+        event.payload = json.dumps(payload).encode("utf-8")
+        self._dxl_client.send_event(event)
 
     def health(self) -> dict:
         assert self.settings is not None
@@ -226,6 +257,11 @@ class VirusTotalService(Application):
             "cache": self.cache.stats(),
             "queue": self.scheduler.stats(),
             "requests": self.counters.to_dict(),
+            "events": self.events.stats(),
+            "tie": {
+                **(self.tie.stats() if self.tie is not None else OFF),
+                "first_instance": self.enricher.stats() if self.enricher is not None else OFF,
+            },
         }
 
     # -- lifecycle ----------------------------------------------------------
@@ -247,6 +283,13 @@ class VirusTotalService(Application):
                 self._idle.wait(deadline - time.monotonic())
         if self.allowance is not None:
             self.allowance.stop()
+        if self.enricher is not None and self._dxl_client is not None:  # no new lookups
+            self._dxl_client.remove_event_callback(
+                FIRST_INSTANCE_TOPIC, self.enricher, unsubscribe_from_topic=False
+            )
+        self.events.stop()
+        if self.tie is not None:
+            self.tie.stop()
         self.client.abort()  # the grace is over: what is still upstream ends now (504)
         self.scheduler.stop(timeout=max(0.5, deadline - time.monotonic()))
         with self._idle:

@@ -1,9 +1,10 @@
 """``classify`` and ``analyze``: indicators in, verdicts out (README: Topics).
 
 Discovery and the verdict rules are pure (:mod:`discovery`, :mod:`verdicts`);
-this module turns lookups into result objects, and publishes the verdicts the
-configuration asks for as events. Upstream trouble never fails a ``classify``
-request: it shows in the affected results.
+this module turns lookups into result objects, and hands every request's
+results, with the report behind each, to the service's listeners (verdict
+events, TIE export), which act on what is news. Upstream trouble
+never fails a ``classify`` request: it shows in the affected results.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from .verdicts import Assessment, Rules, assess, overall_verdict, summary
 
 GUI = "https://www.virustotal.com/gui"
 _GUI_KINDS = {"file": "file", "url": "url", "domain": "domain", "ip": "ip-address"}
+
+
+Listener = Callable[[list[dict], list[Any]], None]
+"""Receives a request's results and, in the same order, the report behind each (or None)."""
 
 
 def permalink(indicator: Indicator) -> str:
@@ -69,9 +74,7 @@ def build_result(
 class Classifier:
     """Handlers for ``/classify`` and ``/analyze``."""
 
-    def __init__(
-        self, lookups: Lookups, settings: Settings, publish: Callable[[dict], None]
-    ) -> None:
+    def __init__(self, lookups: Lookups, settings: Settings, publish: Listener) -> None:
         self._lookups = lookups
         self._settings = settings
         self._publish = publish
@@ -86,10 +89,9 @@ class Classifier:
         answer: Future = Future()
 
         def assemble(done: Future) -> None:
-            results = [f.result() for f in done.result()]
-            for result in results:
-                if result["verdict"] in self._settings.publish_verdicts:
-                    self._publish(result)
+            pairs = [f.result() for f in done.result()]
+            results = [result for result, _ in pairs]
+            self._publish(results, [report for _, report in pairs])
             verdicts = [r["verdict"] for r in results]
             answer.set_result(
                 {
@@ -110,15 +112,15 @@ class Classifier:
         include_report: bool,
         client: str | None,
     ) -> Future:
-        """A future result for one indicator."""
+        """A future (result, report) for one indicator; the report only for the listeners."""
         type_ = indicator.type.value
         if is_internal(indicator, self._settings.internal_domains):
             future: Future = Future()
             error = ServiceError(FORBIDDEN, "internal indicators are never sent to VirusTotal")
             assessment = missing(type_, rules, "not submitted: internal")
             future.set_result(
-                build_result(indicator, type_, assessment, error=error,
-                             include_report=include_report)
+                (build_result(indicator, type_, assessment, error=error,
+                              include_report=include_report), None)
             )  # fmt: skip
             return future
         lookup = self._lookups.report(
@@ -136,8 +138,8 @@ class Classifier:
             else:
                 assessment = assess(type_, {"error": error.to_dict()}, rules)
             result.set_result(
-                build_result(indicator, type_, assessment, outcome=outcome, error=error,
-                             include_report=include_report)
+                (build_result(indicator, type_, assessment, outcome=outcome, error=error,
+                              include_report=include_report), outcome.report)
             )  # fmt: skip
 
         lookup.add_done_callback(settle)

@@ -12,11 +12,12 @@ import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ServiceError
 from .indicators import IndicatorType, normalize
-from .verdicts import Rules
+from .verdicts import Rules, rule_problem
 
 CONFIG_FILE_NAME = "dxlvtservice.config"
 VERDICTS = ("malicious", "trusted", "no_match", "report_missing", "report_error")
@@ -24,6 +25,10 @@ _TRUE = {"yes", "true", "on", "1"}
 _FALSE = {"no", "false", "off", "0"}
 # Sections owned by dxlbootstrap's Application; validated here, applied by it.
 _POOL_SECTIONS = ("IncomingMessagePool", "MessageCallbackPool")
+# TIE trust levels a verdict may become: known / most likely / might be malicious, and
+# might be / most likely trusted (never known trusted: that is for GTI or an administrator).
+MALICIOUS_TRUST_LEVELS = (1, 15, 30)
+TRUSTED_TRUST_LEVELS = (70, 85)
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
@@ -66,6 +71,11 @@ class Settings:
     max_payload_bytes: int = 1048576
     max_indicators: int = 100
     shutdown_grace: float = 10.0
+    event_interval: float = 3600.0
+    tie_export: bool = False
+    tie_malicious_level: int = 1
+    tie_trusted_level: int | None = 70
+    tie_enrich_first_instance: bool = False
     warnings: tuple[str, ...] = ()
 
 
@@ -157,6 +167,49 @@ def _base_url(reader: _Reader) -> str:
     return url
 
 
+# The v3 rules (docs/verdicts.md): configuration key -> rule name; absent means the default (off).
+_V3_RULE_KEYS = {
+    "countSuspicious": "count_suspicious",
+    "maliciousRatio": "malicious_ratio",
+    "preferredEngines": "preferred_engines",
+    "preferredMalicious": "preferred_malicious",
+    "popularRank": "popular_rank",
+    "popularMaxAgeDays": "popular_max_age_days",
+    "trustKnownDistributor": "trust_known_distributor",
+    "suspiciousPositives": "suspicious_positives",
+    "yaraMin": "yara_min",
+    "sigmaMin": "sigma_min",
+    "idsMin": "ids_min",
+    "gtiVerdict": "gti_verdict",
+}
+_FLAGS = {"count_suspicious", "trust_known_distributor", "gti_verdict"}
+
+
+def _v3_rule(reader: _Reader, key: str, name: str) -> Any:
+    """One v3 rule's value from its key, typed as in a request's ``rules``; checked alike."""
+    section = "Classification"
+    raw = reader.raw(section, key)
+    if raw is None:
+        return getattr(Rules, name)
+    if name in _FLAGS:
+        return reader.flag(section, key, False)
+    if name == "preferred_engines":
+        value: Any = list(reader.items(section, key))
+    elif name == "malicious_ratio":
+        if raw.lower() == "off":
+            return None
+        try:
+            value = float(raw)
+        except ValueError:
+            raise reader.fail(section, key, f"expected a number, got {raw!r}") from None
+    else:
+        value = reader.number(section, key, None, minimum=1, off_words=("off",))
+    problem = rule_problem(name, value)
+    if problem:
+        raise reader.fail(section, key, problem.replace(name, key, 1))
+    return value
+
+
 def _rules(reader: _Reader) -> Rules:
     section = "Classification"
     malicious = reader.number(section, "maliciousPositives", 5, minimum=1)
@@ -164,7 +217,8 @@ def _rules(reader: _Reader) -> Rules:
     domain = reader.number(section, "domainDetectionsThreshold", None, off_words=("off",))
     ip = reader.number(section, "ipDetectionsThreshold", None, off_words=("off",))
     assert malicious is not None
-    return Rules(malicious, trusted, domain, ip)
+    seed = Rules(malicious, trusted, domain, ip)
+    return seed.merged({name: _v3_rule(reader, key, name) for key, name in _V3_RULE_KEYS.items()})
 
 
 def _publish_verdicts(reader: _Reader) -> frozenset[str]:
@@ -179,6 +233,18 @@ def _publish_verdicts(reader: _Reader) -> frozenset[str]:
             f"unknown verdict {unknown[0]!r} (choose from {', '.join(VERDICTS)})",
         )
     return frozenset(chosen)
+
+
+def _trust_level(
+    reader: _Reader, key: str, default: int, allowed: tuple[int, ...], *, can_be_off: bool = False
+) -> int | None:
+    """A TIE trust level from the few that mean a verdict (docs/tie.md), or ``off`` (None)."""
+    off = ("off",) if can_be_off else ()
+    level = reader.number("TIE", key, default, off_words=off)
+    if level is not None and level not in allowed:
+        choices = ", ".join(map(str, allowed)) + (" or off" if off else "")
+        raise reader.fail("TIE", key, f"must be one of {choices}, got {level}")
+    return level
 
 
 def _internal_domains(reader: _Reader) -> tuple[str, ...]:
@@ -254,6 +320,13 @@ def parse(
         max_payload_bytes=number("Limits", "maxPayloadBytes", 1048576, minimum=64),
         max_indicators=number("Limits", "maxIndicatorsPerRequest", 100, minimum=1),
         shutdown_grace=number("Limits", "shutdownGraceSec", 10, maximum=3600),
+        event_interval=number("Events", "eventIntervalSec", 3600, maximum=366 * 86400),
+        tie_export=reader.flag("TIE", "exportVerdicts", False),
+        tie_malicious_level=_trust_level(reader, "maliciousTrustLevel", 1, MALICIOUS_TRUST_LEVELS),
+        tie_trusted_level=_trust_level(
+            reader, "trustedTrustLevel", 70, TRUSTED_TRUST_LEVELS, can_be_off=True
+        ),
+        tie_enrich_first_instance=reader.flag("TIE", "enrichFirstInstance", False),
         warnings=tuple(warnings),
     )
 

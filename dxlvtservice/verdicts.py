@@ -1,21 +1,24 @@
 """The verdict rules (README: Verdict rules): a report and thresholds in, one of five outcomes out.
 
-Pure functions over plain dicts, so ``classify`` (reports fetched here) and
-``analyze`` (reports the requester already has) judge alike. Reports come in
-two shapes: v2, with a ``response_code``, and v3, a JSON:API object whose
-``attributes`` carry ``last_analysis_stats``; the shape tells them apart.
+Pure functions, so ``classify`` (reports fetched here) and ``analyze``
+(reports the requester already has) judge alike. Reports are read by
+:mod:`reports`; here each rule is a small function of (report, rules) that
+fires with a reason and a signal, and :func:`judge` applies them in the
+documented order (docs/verdicts.md).
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import bad_request
 from .indicators import IndicatorType
+from .reports import HEURISTIC_LISTS, Report, Status, is_int
 
 
 class Verdict(StrEnum):
@@ -37,39 +40,83 @@ URGENCY = (
 )
 """Most urgent first: the order in which a request's overall verdict is chosen."""
 
-# v2 domain and IP reports have no positives; these lists stand in (rule 6).
-HEURISTIC_LISTS = {
-    IndicatorType.DOMAIN: (
-        "detected_urls",
-        "detected_downloaded_samples",
-        "detected_referrer_samples",
-    ),
-    IndicatorType.IP: (
-        "detected_urls",
-        "detected_downloaded_samples",
-        "detected_communicating_samples",
-    ),
+DAY = 86400
+GTI_MALICIOUS, GTI_BENIGN = "VERDICT_MALICIOUS", "VERDICT_BENIGN"
+
+
+def _int_from(low: int, *, nullable: bool) -> Callable[[Any], bool]:
+    return lambda value: (nullable and value is None) or (is_int(value) and value >= low)
+
+
+def _is_ratio(value: Any) -> bool:
+    return value is None or (
+        isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 1
+    )
+
+
+def _is_engine_list(value: Any) -> bool:
+    return value is None or (
+        isinstance(value, list | tuple)
+        and bool(value)
+        and all(isinstance(name, str) and name.strip() for name in value)
+    )
+
+
+# Per rule: what a valid value is, and how the error sentence says it.
+_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "malicious_positives": (_int_from(1, nullable=False), "an integer >= 1"),
+    "trusted_positives": (_int_from(1, nullable=True), "an integer >= 1, or null for never"),
+    "domain_detections": (_int_from(0, nullable=True), "an integer >= 0, or null for off"),
+    "ip_detections": (_int_from(0, nullable=True), "an integer >= 0, or null for off"),
+    "count_suspicious": (lambda value: isinstance(value, bool), "true or false"),
+    "malicious_ratio": (_is_ratio, "a number above 0 and at most 1, or null for off"),
+    "preferred_engines": (_is_engine_list, "a non-empty list of engine names, or null for off"),
+    "preferred_malicious": (_int_from(1, nullable=False), "an integer >= 1"),
+    "popular_rank": (_int_from(1, nullable=True), "an integer >= 1, or null for off"),
+    "popular_max_age_days": (_int_from(1, nullable=False), "an integer >= 1"),
+    "trust_known_distributor": (lambda value: isinstance(value, bool), "true or false"),
+    "suspicious_positives": (_int_from(1, nullable=True), "an integer >= 1, or null for off"),
+    "yara_min": (_int_from(1, nullable=True), "an integer >= 1, or null for off"),
+    "sigma_min": (_int_from(1, nullable=True), "an integer >= 1, or null for off"),
+    "ids_min": (_int_from(1, nullable=True), "an integer >= 1, or null for off"),
+    "gti_verdict": (lambda value: isinstance(value, bool), "true or false"),
 }
 
-_V2_MEANINGS = {-2: "still queued for analysis", -1: "VirusTotal reported an error"}
-_V3_NOT_FOUND = "NotFoundError"
 
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def rule_problem(name: str, value: Any) -> str | None:
+    """Why ``value`` is no valid value of rule ``name`` (one sentence naming it), or None."""
+    valid, expected = _CHECKS[name]
+    return None if valid(value) else f"{name} must be {expected}"
 
 
 @dataclass(frozen=True)
 class Rules:
-    """Thresholds: M, T (None = never trusted) and the heuristic ones (None = off)."""
+    """Thresholds: M, T (None = never trusted), the heuristic ones and the v3 rules (None = off).
+
+    The fields after ``ip_detections`` are the rules that read more of a v3
+    report (docs/verdicts.md); at their defaults every verdict is that of the
+    positives rules alone.
+    """
 
     malicious_positives: int = 5
     trusted_positives: int | None = 1
     domain_detections: int | None = None
     ip_detections: int | None = None
+    count_suspicious: bool = False
+    malicious_ratio: float | None = None
+    preferred_engines: tuple[str, ...] | None = None
+    preferred_malicious: int = 1
+    popular_rank: int | None = None
+    popular_max_age_days: int = 400
+    trust_known_distributor: bool = False
+    suspicious_positives: int | None = None
+    yara_min: int | None = None
+    sigma_min: int | None = None
+    ids_min: int | None = None
+    gti_verdict: bool = False
 
     def merged(self, overrides: Mapping[str, Any] | None) -> Rules:
-        """These rules with a request's ``rules`` object applied; 400 if it is invalid."""
+        """These rules with a request's ``rules`` object applied; 400 naming the key if invalid."""
         return replace(self, **rule_overrides(overrides))
 
     def heuristic_threshold(self, type_: IndicatorType) -> int | None:
@@ -82,7 +129,7 @@ class Rules:
 
 
 def rule_overrides(overrides: Any) -> dict[str, Any]:
-    """A request's ``rules`` object, checked: 400 naming the first unknown or invalid rule."""
+    """A request's ``rules`` object, checked (400 naming the first bad rule), engines trimmed."""
     if overrides is None:
         return {}
     if not isinstance(overrides, Mapping):
@@ -91,24 +138,23 @@ def rule_overrides(overrides: Any) -> dict[str, Any]:
     for name, value in overrides.items():
         if name not in known:
             raise bad_request(f"unknown rule {name!r}; the rules are {', '.join(known)}")
-        _check_rule(name, value)
-    return dict(overrides)
-
-
-def _check_rule(name: str, value: Any) -> None:
-    if name == "malicious_positives":
-        if not _is_int(value) or value < 1:
-            raise bad_request("malicious_positives must be an integer >= 1")
-    elif name == "trusted_positives":
-        if value is not None and (not _is_int(value) or value < 1):
-            raise bad_request("trusted_positives must be an integer >= 1, or null for never")
-    elif value is not None and (not _is_int(value) or value < 0):
-        raise bad_request(f"{name} must be an integer >= 0, or null for off")
+        problem = rule_problem(name, value)
+        if problem:
+            raise bad_request(problem)
+    checked = dict(overrides)
+    engines = checked.get("preferred_engines")
+    if engines is not None:
+        checked["preferred_engines"] = tuple(name.strip() for name in engines)
+    return checked
 
 
 @dataclass(frozen=True)
 class Assessment:
-    """One indicator's verdict and the figures behind it; fields as in a ``classify`` result."""
+    """One indicator's verdict and the figures behind it; fields as in a ``classify`` result.
+
+    ``suspicious`` and ``signals`` are the triage hint of the v3 rules: they
+    name every rule that fired, with its figure, and never change ``verdict``.
+    """
 
     verdict: Verdict
     positives: int | None = None
@@ -117,6 +163,8 @@ class Assessment:
     confidence: float | None = None
     response_code: int | None = None
     reason: str = ""
+    suspicious: bool = False
+    signals: tuple[str, ...] = ()
 
 
 def _missing(why: str) -> Assessment:
@@ -131,32 +179,192 @@ def _not_found(detail: str) -> Assessment:
     return Assessment(Verdict.NO_MATCH, response_code=0, reason=f"not on VirusTotal ({detail})")
 
 
-def _judge_positives(positives: int, total: int, rules: Rules) -> Assessment:
-    """Rules 4 and 5: engine positives against M, then T."""
+class Finding(NamedTuple):
+    """A rule that fired: the reason it gives when it decides, and its signal (or None)."""
+
+    reason: str
+    signal: str | None = None
+
+
+Rule = Callable[[Report, Rules, int, float], Finding | None]
+"""A rule: (report, rules, positives P, now) -> a finding when it fires, else None."""
+
+
+def at_least_m(report: Report, rules: Rules, p: int, now: float) -> Finding | None:
+    """Rule 5: P >= M."""
+    m = rules.malicious_positives
+    return Finding(f"{p} positives >= malicious threshold {m}") if p >= m else None
+
+
+def preferred_engines(report: Report, rules: Rules, p: int, now: float) -> Finding | None:
+    """At least ``preferred_malicious`` of the named engines (all results) say malicious."""
+    if rules.preferred_engines is None:
+        return None
+    wanted = {name.casefold() for name in rules.preferred_engines}
+    saying = sorted(
+        engine
+        for engine, category in report.results.items()
+        if engine.casefold() in wanted and category == "malicious"
+    )
+    if len(saying) < rules.preferred_malicious:
+        return None
+    reason = (
+        f"preferred engines {', '.join(saying)} say malicious "
+        f"({len(saying)} >= {rules.preferred_malicious})"
+    )
+    return Finding(reason, f"preferred:{len(saying)}/{len(wanted)}")
+
+
+def malicious_ratio(report: Report, rules: Rules, p: int, now: float) -> Finding | None:
+    """P / total >= ``malicious_ratio``."""
+    r, total = rules.malicious_ratio, report.total
+    if r is None or not total or p / total < r:
+        return None
+    return Finding(f"{p}/{total} = {p / total:.3f} of engines >= malicious ratio {r}",
+                   f"ratio:{p}/{total}")  # fmt: skip
+
+
+def _gti(expected: str) -> Rule:
+    def rule(report: Report, rules: Rules, p: int, now: float) -> Finding | None:
+        if not rules.gti_verdict or report.gti_verdict != expected:
+            return None
+        return Finding(f"Google Threat Intelligence verdict {expected}", f"gti:{expected}")
+
+    rule.__name__ = rule.__qualname__ = f"gti_{expected.removeprefix('VERDICT_').lower()}"
+    rule.__doc__ = f"``gti_assessment.verdict.value`` is {expected}."
+    return rule
+
+
+gti_malicious, gti_benign = _gti(GTI_MALICIOUS), _gti(GTI_BENIGN)
+
+
+def popular(report: Report, rules: Rules, p: int, now: float) -> Finding | None:
+    """A domain's best popularity rank, among ranks no older than the day count, is <= the rank."""
+    if rules.popular_rank is None:
+        return None
+    oldest = now - rules.popular_max_age_days * DAY
+    fresh = [(rank, name) for name, (rank, at) in report.popularity_ranks.items() if at >= oldest]
+    if not fresh:
+        return None
+    rank, name = min(fresh)
+    if rank > rules.popular_rank:
+        return None
+    return Finding(f"popular: {name} rank {rank} <= {rules.popular_rank}", f"popular:{name}#{rank}")
+
+
+def known_distributor(report: Report, rules: Rules, p: int, now: float) -> Finding | None:
+    """A file with ``known_distributors``, or a ``trusted_verdict`` of goodware."""
+    if not rules.trust_known_distributor:
+        return None
+    if report.known_distributors:
+        names = ", ".join(report.known_distributors)
+        return Finding(f"known distributor: {names}", f"distributor:{report.known_distributors[0]}")
+    if report.trusted_verdict.get("verdict") == "goodware":
+        source = report.trusted_verdict.get("organization") or "unnamed"
+        return Finding(f"trusted verdict goodware from {source}", f"goodware:{source}")
+    return None
+
+
+def below_t(report: Report, rules: Rules, p: int, now: float) -> Finding | None:
+    """Rule 5: P < T."""
+    t = rules.trusted_positives
+    return Finding(f"{p} positives < trusted threshold {t}") if t is not None and p < t else None
+
+
+def _reaches(name: str, value: int, minimum: int | None, what: str) -> Finding | None:
+    if minimum is None or value < minimum:
+        return None
+    return Finding(f"{what} {value} >= {minimum}", f"{name}:{value}")
+
+
+def suspicious_flag(report: Report, rules: Rules, p: int, now: float) -> Finding | None:
+    """Flag: malicious + suspicious engines reach ``suspicious_positives``."""
+    engines = (report.positives or 0) + report.suspicious
+    return _reaches("suspicious", engines, rules.suspicious_positives, "malicious + suspicious")
+
+
+def yara_flag(report: Report, rules: Rules, p: int, now: float) -> Finding | None:
+    """Flag: crowdsourced YARA rules that matched reach ``yara_min``."""
+    return _reaches("yara", report.yara_rules, rules.yara_min, "crowdsourced YARA rules")
+
+
+def sigma_flag(report: Report, rules: Rules, p: int, now: float) -> Finding | None:
+    """Flag: high and critical Sigma rules that matched reach ``sigma_min``."""
+    count = report.sigma_stats.get("high", 0) + report.sigma_stats.get("critical", 0)
+    return _reaches("sigma", count, rules.sigma_min, "high and critical Sigma rules")
+
+
+def ids_flag(report: Report, rules: Rules, p: int, now: float) -> Finding | None:
+    """Flag: high-severity IDS rules that matched reach ``ids_min``."""
+    count = report.ids_stats.get("high", 0)
+    return _reaches("ids", count, rules.ids_min, "high-severity IDS rules")
+
+
+# The order of README: Verdict rules: malicious evidence before benign evidence.
+MALICIOUS_RULES: tuple[Rule, ...] = (at_least_m, preferred_engines, malicious_ratio, gti_malicious)
+TRUSTED_RULES: tuple[Rule, ...] = (popular, known_distributor, gti_benign, below_t)
+FLAG_RULES: tuple[Rule, ...] = (suspicious_flag, yara_flag, sigma_flag, ids_flag)
+_ONLY_FOR = {popular: IndicatorType.DOMAIN, known_distributor: IndicatorType.FILE}
+
+
+def _engines(verdict: Verdict, p: int, total: int, reason: str, **hint: Any) -> Assessment:
+    return Assessment(verdict, p, total, "engines", round(p / total, 3), 1, reason, **hint)
+
+
+def _judge_v2_positives(report: Report, rules: Rules) -> Assessment:
+    """Rules 4 and 5 on a v2 file or URL report: P against M, then T."""
+    p, total = report.positives or 0, report.total or 0
+    for verdict, rule in ((Verdict.MALICIOUS, at_least_m), (Verdict.TRUSTED, below_t)):
+        finding = rule(report, rules, p, 0.0)
+        if finding:
+            return _engines(verdict, p, total, finding.reason)
+    return _engines(Verdict.NO_MATCH, p, total, _no_match_reason(p, rules))
+
+
+def _no_match_reason(p: int, rules: Rules) -> str:
+    t, m = rules.trusted_positives, rules.malicious_positives
+    trusted = "trusted never" if t is None else f"not < trusted threshold {t}"
+    return f"{p} positives < malicious threshold {m}, {trusted}"
+
+
+def _judge_v3(type_: IndicatorType, report: Report, rules: Rules, now: float) -> Assessment:
+    """Rules 4 and 5 with the v3 rules: malicious evidence, then benign, then the flags."""
+    p = (report.positives or 0) + (report.suspicious if rules.count_suspicious else 0)
+    total = report.total or 0
+    groups = [(Verdict.MALICIOUS, MALICIOUS_RULES), (Verdict.TRUSTED, TRUSTED_RULES),
+              (None, FLAG_RULES)]  # fmt: skip
+    decided: tuple[Verdict, str] | None = None
+    signals: list[str] = []
+    suspicious = False
+    for verdict, rules_of_group in groups:
+        for rule in rules_of_group:
+            if _ONLY_FOR.get(rule, type_) is not type_:
+                continue
+            finding = rule(report, rules, p, now)
+            if finding is None:
+                continue
+            if finding.signal:
+                signals.append(finding.signal)
+            if verdict is None:
+                suspicious = True
+            elif decided is None:
+                decided = (verdict, finding.reason)
+    hint = {"suspicious": suspicious, "signals": tuple(signals)}
     if total == 0:
-        reason = "no engine has analysed it (0 of 0)"
-        return Assessment(Verdict.NO_MATCH, 0, 0, "engines", response_code=1, reason=reason)
-    p, m, t = positives, rules.malicious_positives, rules.trusted_positives
-    if p >= m:
-        verdict, reason = Verdict.MALICIOUS, f"{p} positives >= malicious threshold {m}"
-    elif t is not None and p < t:
-        verdict, reason = Verdict.TRUSTED, f"{p} positives < trusted threshold {t}"
-    else:
-        trusted = "trusted never" if t is None else f"not < trusted threshold {t}"
-        verdict, reason = Verdict.NO_MATCH, f"{p} positives < malicious threshold {m}, {trusted}"
-    return Assessment(verdict, p, total, "engines", round(p / total, 3), 1, reason)
+        return Assessment(Verdict.NO_MATCH, p, 0, "engines", None, 1, "no engine verdicts", **hint)
+    verdict, reason = decided or (Verdict.NO_MATCH, _no_match_reason(p, rules))
+    return _engines(verdict, p, total, reason, **hint)
 
 
-def _judge_heuristic(type_: IndicatorType, report: dict, rules: Rules) -> Assessment:
+def _judge_heuristic(type_: IndicatorType, report: Report, rules: Rules) -> Assessment:
     """Rule 6: a v2 domain or IP report, judged by its lists of detected items."""
     threshold = rules.heuristic_threshold(type_)
     if threshold is None:
         reason = f"v2 {type_} reports carry no positives and the {type_} heuristic is off"
         return Assessment(Verdict.NO_MATCH, response_code=1, reason=reason)
-    lists = [report.get(name) or [] for name in HEURISTIC_LISTS[type_]]
-    if not all(isinstance(items, list) for items in lists):
+    positives = report.heuristic
+    if positives is None:
         return _error(f"the {type_} report's detection lists are not lists", 1)
-    positives = sum(len(items) for items in lists)
     if positives > threshold:
         verdict, comparison = Verdict.MALICIOUS, ">"
     else:
@@ -165,70 +373,37 @@ def _judge_heuristic(type_: IndicatorType, report: dict, rules: Rules) -> Assess
     return Assessment(verdict, positives, None, "heuristic", None, 1, reason)
 
 
-def _assess_v2(type_: IndicatorType, report: dict, rules: Rules) -> Assessment:
-    code = report.get("response_code")
-    if not _is_int(code):
-        return _error("neither a v2 report with a response_code nor a v3 report")
-    if code < 0:
-        meaning = _V2_MEANINGS.get(code, "an error")
-        return _error(f"response_code {code} ({meaning})", code)
-    if code == 0:
-        return _not_found("response_code 0")
-    if code != 1:
-        return _error(f"unexpected response_code {code}", code)
-    if type_ in HEURISTIC_LISTS:
+def judge(type_: IndicatorType, report: Report, rules: Rules, now: float) -> Assessment:
+    """Apply the verdict rules to a report already read (rules 2-7 and the v3 rules)."""
+    if report.status in (Status.ERROR, Status.QUEUED):
+        return _error(report.problem or "unknown error", report.response_code)
+    if report.status is Status.NOT_FOUND:
+        return _not_found(report.problem or "not found")
+    if report.api == 2 and type_ in HEURISTIC_LISTS:
         return _judge_heuristic(type_, report, rules)
-    positives, total = report.get("positives"), report.get("total")
-    if not (_is_int(positives) and _is_int(total) and 0 <= positives <= total):
-        return _error("the report has no valid positives and total", code)
-    return _judge_positives(positives, total, rules)
+    if report.api == 2:
+        if report.total == 0:
+            return Assessment(Verdict.NO_MATCH, report.positives, 0, "engines", None, 1,
+                              "no engine verdicts")  # fmt: skip
+        return _judge_v2_positives(report, rules)
+    return _judge_v3(type_, report, rules, now)
 
 
-def _v3_attributes(report: dict) -> dict | None:
-    """The ``attributes`` of a v3 object, whole (``{"data": {...}}``) or bare."""
-    data = report.get("data", report)
-    attributes = data.get("attributes") if isinstance(data, dict) else None
-    return attributes if isinstance(attributes, dict) else None
-
-
-def _assess_v3(attributes: dict, rules: Rules) -> Assessment:
-    stats = attributes.get("last_analysis_stats")
-    if not isinstance(stats, dict) or not stats:
-        return _error("the v3 report has no last_analysis_stats (not analysed yet?)")
-    if not all(_is_int(count) and count >= 0 for count in stats.values()):
-        return _error("the v3 report's last_analysis_stats are not counts")
-    return _judge_positives(stats.get("malicious", 0), sum(stats.values()), rules)
-
-
-def _assess_error(error: Any) -> Assessment:
-    """A report that is an error: VirusTotal's v3 error object or the caller's."""
-    if isinstance(error, dict):
-        if error.get("code") == _V3_NOT_FOUND:
-            return _not_found(_V3_NOT_FOUND)
-        detail = error.get("message") or error.get("code") or "unknown error"
-        return _error(str(detail))
-    return _error(str(error))
-
-
-def assess(type_: IndicatorType | str, report: Any, rules: Rules) -> Assessment:
+def assess(
+    type_: IndicatorType | str, report: Any, rules: Rules, *, now: float | None = None
+) -> Assessment:
     """Apply the verdict rules to one report of an indicator of ``type_``.
 
     ``report`` is a v2 or v3 report as VirusTotal answers it, None when there
     is none (rule 1; callers with a better reason replace ``reason``), or
     ``{"error": {...}}`` for a failed lookup (rule 2; a v3 ``NotFoundError``
     is rule 3). ``response_code`` of a v3 report is 1 when found and 0 when not.
+    ``now`` (default: the clock) dates popularity ranks.
     """
     type_ = IndicatorType(type_)
     if report is None:
         return _missing("none was supplied")
-    if not isinstance(report, dict):
-        return _error("the report is not a JSON object")
-    if report.get("error") is not None:
-        return _assess_error(report["error"])
-    attributes = _v3_attributes(report)
-    if attributes is not None:
-        return _assess_v3(attributes, rules)
-    return _assess_v2(type_, report, rules)
+    return judge(type_, Report.from_dict(type_, report), rules, time.time() if now is None else now)
 
 
 def overall_verdict(verdicts: Iterable[str]) -> Verdict:

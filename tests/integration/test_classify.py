@@ -1,13 +1,11 @@
-"""classify, analyze and verdict events through the fabric."""
+"""classify and analyze through the fabric."""
 
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
-from dxlclient.callbacks import EventCallback
-from dxlclient.message import ErrorResponse, Event
+from dxlclient.message import ErrorResponse
 
 from devfabric.vtsim.dataset import EXAMPLES
 
@@ -130,41 +128,6 @@ def test_heuristic_boundary_on_a_fetched_v2_report(dxl, service, type_, topic, f
     assert at_threshold["positives"] == 10
     assert at_threshold["positives_source"] == "heuristic"
     assert at_threshold["confidence"] is None
-
-
-class Events(EventCallback):
-    def __init__(self) -> None:
-        super().__init__()
-        self.received: list[dict] = []
-        self.cond = threading.Condition()
-
-    def on_event(self, event: Event) -> None:
-        with self.cond:
-            self.received.append(json.loads(event.payload))
-            self.cond.notify_all()
-
-    def wait_for(self, count: int) -> bool:
-        with self.cond:
-            return self.cond.wait_for(lambda: len(self.received) >= count, 30)
-
-
-def test_verdict_events_follow_publish_verdicts(dxl, service):
-    events = Events()
-    dxl.add_event_callback("/opendxl-virustotal/event/verdict", events)
-    try:
-        files = EXAMPLES["file"]
-        classify(dxl, {"hash": [files["clean"], files["malicious"]]})
-        assert events.wait_for(1)
-        # A second malicious result marks the end: anything published for the
-        # clean file would have arrived before it.
-        classify(dxl, {"url": EXAMPLES["url"]["malicious"]})
-        assert events.wait_for(2)
-    finally:
-        dxl.remove_event_callback("/opendxl-virustotal/event/verdict", events)
-    assert [(e["indicator"], e["verdict"]) for e in events.received] == [
-        (files["malicious"], "malicious"),
-        (EXAMPLES["url"]["malicious"], "malicious"),
-    ]
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,12 @@ def test_defaults():
         ("Classification", "internalDomains", "not a domain"),
         ("Limits", "maxIndicatorsPerRequest", "x"),
         ("IncomingMessagePool", "threadCount", "0"),
+        ("TIE", "exportVerdicts", "sometimes"),
+        ("TIE", "maliciousTrustLevel", "50"),
+        ("TIE", "maliciousTrustLevel", "off"),
+        ("TIE", "trustedTrustLevel", "99"),
+        ("TIE", "trustedTrustLevel", "100"),
+        ("TIE", "enrichFirstInstance", "2"),
     ],
 )
 def test_bad_values_name_section_and_key(section, key, value):
@@ -75,6 +81,20 @@ def test_never_and_off_words():
     assert settings.rules.trusted_positives is None
     assert settings.rules.domain_detections == 10
     assert settings.rules.ip_detections is None
+
+
+def test_tie_defaults_and_choices():
+    default = settings_from(f"[General]\napiKey = {KEY}\n")
+    assert (default.tie_export, default.tie_malicious_level, default.tie_trusted_level) == (
+        False, 1, 70
+    )  # fmt: skip
+    chosen = settings_from(
+        f"[General]\napiKey = {KEY}\n[TIE]\nexportVerdicts = yes\nmaliciousTrustLevel = 30\n"
+        "trustedTrustLevel = off\n"
+    )
+    assert (chosen.tie_export, chosen.tie_malicious_level, chosen.tie_trusted_level) == (
+        True, 30, None
+    )  # fmt: skip
 
 
 def test_trusted_above_malicious_warns():

@@ -232,6 +232,8 @@ def test_rule_1_missing_report_carries_the_callers_reason(why):
         "confidence": None,
         "response_code": None,
         "reason": why,
+        "suspicious": False,
+        "signals": (),
     }
 
 
@@ -245,6 +247,8 @@ def test_assessment_is_asdict_friendly():
         "confidence",
         "response_code",
         "reason",
+        "suspicious",
+        "signals",
     ]
 
 
