@@ -1,9 +1,11 @@
 """The DXL edge: a dxlbootstrap ``Application`` that wires the parts and answers requests.
 
 Request callbacks run on dxlclient's incoming-message threads and never block:
-they validate, then either answer at once (cache hit, bad request) or attach
-the answer to a ``Future`` that the scheduler completes. Every request gets
-exactly one response through :meth:`VirusTotalService._reply`.
+they parse the payload once into the topic's typed request
+(:mod:`dxlvtservice.requests`) and hand only that value to the handler, which
+answers at once (cache hit, bad request) or through a ``Future`` that the
+scheduler completes. Every request gets exactly one response through
+:meth:`VirusTotalService._reply`.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from dxlbootstrap.app import Application
 from dxlclient.callbacks import RequestCallback
@@ -30,7 +32,7 @@ from .errors import UNAVAILABLE, ServiceError
 from .health import RequestCounters, verdicts_in
 from .logs import log_request
 from .metrics import Metrics
-from .payloads import FIELD_TYPES, check_fields, decode_object
+from .requests import TOPIC_REQUESTS, RequestPolicy, ServiceRequest
 from .sandbox import EXPRESSIONS
 from .tie import OFF
 from .transport import accept_large_requests
@@ -38,10 +40,8 @@ from .transport import accept_large_requests
 logger = logging.getLogger(__name__)
 
 
-class Handler(Protocol):
-    """A topic's handler; ``client`` is the requester's broker-stamped ``source_client_id``."""
-
-    def __call__(self, payload: Any, *, client: str | None = None) -> Future: ...
+Handler = Callable[[Any], Future]
+"""A topic's handler: a typed request in (docs/topics.md), a future answer out."""
 
 
 def _completed(value: Any) -> Future:
@@ -53,15 +53,17 @@ def _completed(value: Any) -> Future:
 class _TopicCallback(RequestCallback):
     """Routes one topic's requests into the service."""
 
-    def __init__(self, service: VirusTotalService, topic: str, handler: Handler, *, raw: bool):
+    def __init__(
+        self, service: VirusTotalService, topic: str, kind: type[ServiceRequest], handler: Handler
+    ) -> None:
         super().__init__()
         self._service = service
         self._topic = topic
+        self._kind = kind
         self._handler = handler
-        self._raw = raw
 
     def on_request(self, request: Request) -> None:
-        self._service.dispatch(request, self._topic, self._handler, raw=self._raw)
+        self._service.dispatch(request, self._topic, self._kind, self._handler)
 
 
 class VirusTotalService(Application):
@@ -97,6 +99,9 @@ class VirusTotalService(Application):
         self.tie, self.enricher = parts.tie, parts.enricher
         if settings.metrics_port is not None:  # before any thread: a port in use stops here
             self._serve_metrics(settings.metrics_bind_address, settings.metrics_port)
+        self.request_policy = RequestPolicy(
+            settings.max_payload_bytes, settings.max_indicators, settings.internal_domains
+        )
         parts.start()
 
     def _serve_metrics(self, address: str, port: int) -> None:
@@ -119,32 +124,30 @@ class VirusTotalService(Application):
         service = ServiceRegistrationInfo(self._dxl_client, SERVICE_TYPE)
         assert self.settings is not None
         service.metadata = {"version": __version__, "instance": self.settings.instance_name}
-        # (handler, raw payload, on the callback pool): classify's text search may
-        # take CPU time, so it runs off the incoming-message threads that answer
-        # cache hits.
-        topics: dict[str, tuple[Handler, bool, bool]] = {
-            suffix: (handler, False, False) for suffix, handler in self.compat.handlers().items()
+        # (handler, on the callback pool): classify's text search may take CPU
+        # time, so it runs off the incoming-message threads that answer cache hits.
+        topics: dict[str, tuple[Handler, bool]] = {
+            suffix: (handler, False) for suffix, handler in self.compat.handlers().items()
         }
-        topics["/classify"] = (self.classifier.classify, False, True)
-        topics["/analyze"] = (self.classifier.analyze, False, False)
-        topics["/health"] = (lambda _, client=None: _completed(self.health()), True, False)
-        for suffix, (handler, raw, pooled) in topics.items():
+        topics["/classify"] = (self.classifier.classify, True)
+        topics["/analyze"] = (self.classifier.analyze, False)
+        topics["/health"] = (lambda _: _completed(self.health()), False)
+        for suffix, (handler, pooled) in topics.items():
             topic = SERVICE_TYPE + suffix
-            callback = _TopicCallback(self, topic, handler, raw=raw)
+            callback = _TopicCallback(self, topic, TOPIC_REQUESTS[suffix], handler)
             self.add_request_callback(service, topic, callback, pooled)
         self.register_service(service)
         logger.info("Registered %s with %d topics", SERVICE_TYPE, len(topics))
 
     # -- requests -----------------------------------------------------------
 
-    def _decode(self, request: Request, topic: str) -> dict:
-        assert self.settings is not None
-        document = decode_object(request.payload or b"", max_bytes=self.settings.max_payload_bytes)
-        check_fields(document, FIELD_TYPES.get(topic.removeprefix(SERVICE_TYPE), {}))
-        return document
+    def dispatch(
+        self, request: Request, topic: str, kind: type[ServiceRequest], handler: Handler
+    ) -> None:
+        """Answer ``request`` exactly once, now or when its future completes.
 
-    def dispatch(self, request: Request, topic: str, handler: Handler, *, raw: bool) -> None:
-        """Answer ``request`` exactly once, now or when its future completes."""
+        The payload is parsed here, once, into ``kind``; the handler sees only that value.
+        """
         started = time.monotonic()
         with self._idle:
             if self._closing:
@@ -153,8 +156,12 @@ class VirusTotalService(Application):
                 return
             self._in_flight += 1
         try:
-            payload = request.payload if raw else self._decode(request, topic)
-            future = handler(payload, client=request.source_client_id or None)
+            parsed = kind.from_payload(
+                request.payload or b"",
+                client=request.source_client_id or None,
+                policy=self.request_policy,
+            )
+            future = handler(parsed)
         except Exception as error:  # validation failed, or a bug: still one answer
             future = Future()
             future.set_exception(error)

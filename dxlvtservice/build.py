@@ -173,12 +173,7 @@ def build(
         max_wait=settings.max_queue_wait,
     )
     lookups = Lookups(cache, scheduler, claims=stores.claims, min_refresh=settings.min_refresh)
-    policy = Policy(
-        settings.allow_submissions,
-        settings.internal_domains,
-        settings.max_indicators,
-        settings.batch_size,
-    )
+    policy = Policy(settings.allow_submissions, settings.internal_domains, settings.batch_size)
     events = VerdictEvents(
         VerdictMemory(settings.publish_verdicts, settings.event_interval), publish_verdict
     )

@@ -1,4 +1,4 @@
-"""``classify`` and ``analyze``: indicators in, verdicts out (docs/topics.md).
+"""``classify`` and ``analyze``: indicators in, verdicts out (README: Topics).
 
 Discovery and the verdict rules are pure (:mod:`discovery`, :mod:`verdicts`);
 this module turns lookups into result objects, and hands every request's
@@ -18,9 +18,10 @@ from typing import Any
 
 from .config import Settings
 from .discovery import find_indicators
-from .errors import FORBIDDEN, TOO_MANY_REQUESTS, ServiceError, bad_request
+from .errors import FORBIDDEN, TOO_MANY_REQUESTS, ServiceError
 from .indicators import Indicator, IndicatorType, is_internal
 from .lookups import Lookups, Outcome, gather
+from .requests import AnalyzeRequest, ClassifyRequest
 from .verdicts import Assessment, Rules, assess, overall_verdict, summary
 
 GUI = "https://www.virustotal.com/gui"
@@ -40,7 +41,7 @@ def permalink(indicator: Indicator) -> str:
 
 
 def missing(type_: str, rules: Rules, reason: str) -> Assessment:
-    """The no-report verdict (docs/verdicts.md), with the caller's reason."""
+    """The no-report verdict (README: Verdict rules), with the caller's reason."""
     return dataclasses.replace(assess(type_, None, rules), reason=reason)
 
 
@@ -70,15 +71,6 @@ def build_result(
     return result
 
 
-def _max_age(payload: dict) -> float | None:
-    value = payload.get("max_age")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise bad_request("max_age must be a number of seconds >= 0")
-    return float(value)
-
-
 class Classifier:
     """Handlers for ``/classify`` and ``/analyze``."""
 
@@ -87,12 +79,13 @@ class Classifier:
         self._settings = settings
         self._publish = publish
 
-    def classify(self, payload: dict, *, client: str | None = None) -> Future:
-        rules = self._settings.rules.merged(payload.get("rules"))
-        max_age = _max_age(payload)
-        include_report = payload.get("include_report") is True
-        indicators = find_indicators(payload, max_indicators=self._settings.max_indicators)
-        futures = [self._one(ind, rules, max_age, include_report, client) for ind in indicators]
+    def classify(self, request: ClassifyRequest) -> Future:
+        rules = self._settings.rules.merged(request.rules)
+        indicators = find_indicators(request.sources, max_indicators=self._settings.max_indicators)
+        futures = [
+            self._one(indicator, rules, request.max_age, request.include_report, request.client)
+            for indicator in indicators
+        ]
         answer: Future = Future()
 
         def assemble(done: Future) -> None:
@@ -152,14 +145,9 @@ class Classifier:
         lookup.add_done_callback(settle)
         return result
 
-    def analyze(self, payload: dict, *, client: str | None = None) -> Future:
-        """Classify the report in ``payload``; no lookup, so ``client`` takes no turn."""
-        type_ = payload.get("type")
-        if type_ not in _GUI_KINDS:
-            raise bad_request("type must be one of file, url, domain, ip")
-        rules = self._settings.rules.merged(payload.get("rules"))
-        report = payload.get("report")
-        assessment = assess(type_, report, rules)
+    def analyze(self, request: AnalyzeRequest) -> Future:
+        rules = self._settings.rules.merged(request.rules)
+        assessment = assess(request.type, request.report, rules)
         future: Future = Future()
-        future.set_result(build_result(None, type_, assessment))
+        future.set_result(build_result(None, request.type.value, assessment))
         return future

@@ -1,25 +1,32 @@
 """The six topics of the existing VirusTotal DXL service, answered with v2 JSON.
 
-Requests are validated before anything is queued (400 for a malformed
-resource, 403 for an internal one or a disabled submission); reports then come
+Requests arrive parsed and checked (:mod:`~dxlvtservice.requests`: 400 for a
+malformed resource or option); here the policy is applied before anything is
+queued (403 for an internal resource or a disabled submission); reports then come
 through :class:`~dxlvtservice.lookups.Lookups` (cache, coalescing, batching),
 while scans and rescans go straight to the scheduler and are never cached.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
-from .errors import FORBIDDEN, ServiceError, bad_request
-from .indicators import Indicator, IndicatorType, is_internal, is_ipv6, is_scan_id, normalize
+from .errors import FORBIDDEN, ServiceError
+from .indicators import is_internal
 from .lookups import Lookups, Outcome, gather
+from .requests import (
+    DomainReportRequest,
+    IpReportRequest,
+    ReportRequest,
+    RescanRequest,
+    Resource,
+    UrlScanRequest,
+)
 from .scheduler import Scheduler
 from .upstream import Call, split_batches
-
-_TRUE_WORDS = {"1", "true", "yes", "on"}
-RESCAN_OPTIONS = ("date", "period", "repeat", "notify_url", "notify_changes_only")
 
 
 @dataclass(frozen=True)
@@ -28,25 +35,7 @@ class Policy:
 
     allow_submissions: bool
     internal_domains: tuple[str, ...]
-    max_indicators: int
     batch_size: int
-
-
-def _field(payload: dict, name: str, *, lists: bool = False) -> str | list[str]:
-    """A required string field (or, with ``lists``, a list of strings)."""
-    value = payload.get(name)
-    if value is None:
-        raise bad_request(f"the required field {name!r} is missing")
-    if lists and isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return value
-    if not isinstance(value, str) or not value.strip():
-        raise bad_request(f"the field {name!r} must be a non-empty string")
-    return value
-
-
-def _flag(payload: dict, name: str) -> bool:
-    value = payload.get(name)
-    return value is True or (isinstance(value, int | str) and str(value).lower() in _TRUE_WORDS)
 
 
 class CompatibleTopics:
@@ -57,42 +46,27 @@ class CompatibleTopics:
         self._scheduler = scheduler
         self._policy = policy
 
-    def handlers(self) -> dict[str, Callable[..., Future]]:
-        """Topic suffix (under the service type) -> handler(payload, client=requester)."""
+    def handlers(self) -> dict[str, Callable[[Any], Future]]:
+        """Topic suffix (under the service type) -> handler of its typed request."""
         return {
-            "/file/report": self.file_report,
+            "/file/report": self.report,
             "/file/rescan": self.file_rescan,
-            "/url/report": self.url_report,
+            "/url/report": self.report,
             "/url/scan": self.url_scan,
             "/ip-address/report": self.ip_report,
             "/domain/report": self.domain_report,
         }
 
-    # -- validation -------------------------------------------------------
+    # -- policy -----------------------------------------------------------
 
-    def _items(self, payload: dict, name: str, separator: str) -> list[str]:
-        raw = _field(payload, name, lists=True)
-        parts = raw.split(separator) if isinstance(raw, str) else raw
-        items = [item.strip() for item in parts if item.strip()]
-        if not items:
-            raise bad_request(f"the field {name!r} names no resource")
-        if len(items) > self._policy.max_indicators:
-            raise bad_request(
-                f"{len(items)} resources in one request is over the limit of "
-                f"{self._policy.max_indicators}"
-            )
-        return items
-
-    def _indicator(self, type_: IndicatorType, raw: str, *, scan_ids: bool = False) -> Indicator:
-        """Normalise one resource; a scan id stands for itself."""
-        if scan_ids and is_scan_id(raw):
-            return Indicator(type_, raw.lower())
-        indicator = Indicator(type_, normalize(type_, raw))
-        if is_internal(indicator, self._policy.internal_domains):
-            raise ServiceError(
-                FORBIDDEN, f"not submitted: internal ({raw} is never sent to VirusTotal)"
-            )
-        return indicator
+    def _check_internal(self, resources: Iterable[Resource]) -> None:
+        """403 for the first resource that must never be sent to VirusTotal."""
+        for resource in resources:
+            if is_internal(resource.indicator, self._policy.internal_domains):
+                raise ServiceError(
+                    FORBIDDEN,
+                    f"not submitted: internal ({resource.given} is never sent to VirusTotal)",
+                )
 
     def _check_submissions(self, topic: str) -> None:
         if not self._policy.allow_submissions:
@@ -102,16 +76,14 @@ class CompatibleTopics:
 
     def _reports(
         self,
-        type_: IndicatorType,
-        raws: list[str],
+        resources: tuple[Resource, ...],
         options: tuple[tuple[str, str], ...] = (),
-        *,
-        scan_ids: bool = False,
         client: str | None = None,
     ) -> Future:
-        indicators = [self._indicator(type_, raw, scan_ids=scan_ids) for raw in raws]
+        self._check_internal(resources)
         futures = [
-            self._lookups.report(2, ind, options=options, client=client) for ind in indicators
+            self._lookups.report(2, resource.indicator, options=options, client=client)
+            for resource in resources
         ]
         answer: Future = Future()
 
@@ -121,48 +93,38 @@ class CompatibleTopics:
             if failed is not None:
                 answer.set_exception(failed)
                 return
-            reports = [_as_answered(o, raw) for o, raw in zip(outcomes, raws, strict=True)]
+            reports = [
+                _as_answered(outcome, resource.given)
+                for outcome, resource in zip(outcomes, resources, strict=True)
+            ]
             answer.set_result(reports[0] if len(reports) == 1 else reports)
 
         gather(futures).add_done_callback(assemble)
         return answer
 
-    def file_report(self, payload: dict, *, client: str | None = None) -> Future:
-        options = (("allinfo", "1"),) if _flag(payload, "allinfo") else ()
-        resources = self._items(payload, "resource", ",")
-        return self._reports(IndicatorType.FILE, resources, options, scan_ids=True, client=client)
-
-    def url_report(self, payload: dict, *, client: str | None = None) -> Future:
-        options: list[tuple[str, str]] = []
-        if _flag(payload, "allinfo"):
-            options.append(("allinfo", "1"))
-        if _flag(payload, "scan"):
+    def report(self, request: ReportRequest) -> Future:
+        """``/file/report`` and ``/url/report`` (with ``scan``, a submission)."""
+        if request.scan:
             self._check_submissions("url/report with scan")
-            options.append(("scan", "1"))
-        resources = self._items(payload, "resource", "\n")
-        return self._reports(
-            IndicatorType.URL, resources, tuple(options), scan_ids=True, client=client
-        )
+        return self._reports(request.resources, request.options, request.client)
 
-    def ip_report(self, payload: dict, *, client: str | None = None) -> Future:
-        raw = str(_field(payload, "ip")).strip()
-        address = Indicator.parse(IndicatorType.IP, raw)
-        if is_ipv6(address):
-            raise bad_request(
-                f"{address.value} is an IPv6 address: VirusTotal's v2 ip-address/report "
-                "knows IPv4 only (classify looks IPv6 addresses up through v3)"
-            )
-        return self._reports(IndicatorType.IP, [raw], client=client)
+    def ip_report(self, request: IpReportRequest) -> Future:
+        return self._reports((request.ip,), client=request.client)
 
-    def domain_report(self, payload: dict, *, client: str | None = None) -> Future:
-        domain = str(_field(payload, "domain")).strip()
-        return self._reports(IndicatorType.DOMAIN, [domain], client=client)
+    def domain_report(self, request: DomainReportRequest) -> Future:
+        return self._reports((request.domain,), client=request.client)
 
     # -- submissions --------------------------------------------------------
 
     def _submit(
-        self, endpoint: str, values: list[str], options: tuple = (), *, client: str | None
+        self,
+        endpoint: str,
+        resources: tuple[Resource, ...],
+        options: tuple[tuple[str, str], ...],
+        client: str | None,
     ) -> Future:
+        self._check_internal(resources)
+        values = [resource.indicator.value for resource in resources]
         batches = split_batches(values, self._policy.batch_size)
         calls = [Call(endpoint, batch, options) for batch in batches]
         futures = [self._scheduler.submit(call, coalesce=False, client=client) for call in calls]
@@ -179,22 +141,15 @@ class CompatibleTopics:
         gather(futures).add_done_callback(assemble)
         return answer
 
-    def url_scan(self, payload: dict, *, client: str | None = None) -> Future:
-        urls = self._items(payload, "url", "\n")
+    def url_scan(self, request: UrlScanRequest) -> Future:
         self._check_submissions("url/scan")
-        values = [self._indicator(IndicatorType.URL, url).value for url in urls]
-        return self._submit("v2/url/scan", values, client=client)
+        return self._submit("v2/url/scan", request.urls, (), request.client)
 
-    def file_rescan(self, payload: dict, *, client: str | None = None) -> Future:
-        resources = self._items(payload, "resource", ",")
+    def file_rescan(self, request: RescanRequest) -> Future:
         self._check_submissions("file/rescan")
-        values = [self._indicator(IndicatorType.FILE, r, scan_ids=True).value for r in resources]
-        options = tuple(
-            (name, "1" if isinstance(payload[name], bool) else str(payload[name]))
-            for name in RESCAN_OPTIONS
-            if payload.get(name) not in (None, "", False)
+        return self._submit(
+            "v2/file/rescan", request.resources, request.options.as_params(), request.client
         )
-        return self._submit("v2/file/rescan", values, options, client=client)
 
 
 def _as_answered(outcome: Outcome, requested: str) -> dict:

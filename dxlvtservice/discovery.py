@@ -1,9 +1,9 @@
 """Finding the indicators a ``classify`` request names (docs/topics.md: `/classify`).
 
-Three sources, read in the request's order:
+Three sources, read in the request's order (:class:`~dxlvtservice.requests.ClassifyRequest`
+has checked them):
 
-- explicit fields (``domain``, ``url``, ``ip``, ``hash`` and its aliases): each
-  value must be a valid indicator, or the request is refused (400);
+- named indicators (fields ``domain``, ``url``, ``ip``, ``hash`` and its aliases);
 - ``search_within`` (narrowed first by a JSONata ``expression``): strings under
   a key that names an indicator (:data:`KEY_TYPES`) are taken as such, every
   other string is searched like ``text``;
@@ -27,7 +27,7 @@ Content search and its noise rules:
 - a domain or IP found by content is dropped when a URL on that same host is
   among the indicators: the URL's report covers it.
 
-Explicit fields and key names are what the requester meant, so none of these
+Named indicators and key names are what the requester meant, so none of these
 filters applies to them.
 
 Hostile input is bounded: runs of brackets and hyphens that make ioc-fanger's
@@ -43,29 +43,18 @@ from __future__ import annotations
 import functools
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import ioc_fanger
 from ioc_finder import find_iocs
 
 from .errors import ServiceError, bad_request
-from .indicators import Indicator, IndicatorType, detect_type, hash_kind, url_host
+from .indicators import Indicator, IndicatorType, detect_type, url_host
+from .requests import Named, SearchWithin, Source
 from .sandbox import EXPRESSIONS
 
 FILE, URL, DOMAIN, IP = ALL_TYPES = tuple(IndicatorType)
-
-EXPLICIT_FIELDS = {
-    "domain": DOMAIN,
-    "url": URL,
-    "ip": IP,
-    "hash": FILE,
-    "resource": FILE,
-    "md5": FILE,
-    "sha1": FILE,
-    "sha256": FILE,
-}
-_HASH_FIELDS = ("md5", "sha1", "sha256")  # these also fix the kind of hash
 
 _KEY_NAMES = {
     FILE: "hash md5 sha1 sha256 filehash md5hash sha1hash sha256hash filemd5 filesha1 filesha256",
@@ -92,7 +81,6 @@ CHUNK_CHARS = 4096
 """Text is searched in pieces this long at most, cut at a line or word break."""
 
 DEFAULT_TIME_BUDGET_SEC = 2.0
-MAX_EXPRESSION_CHARS = 4096
 
 _IOC_FINDER_TYPES = {
     "domains": DOMAIN,
@@ -204,15 +192,6 @@ def _extract(piece: str) -> tuple[Indicator, ...]:
     return tuple(indicator for _, indicator in found)
 
 
-def _select(expression: Any, data: Any, seconds: float) -> Any:
-    """``expression`` evaluated on ``data`` within ``seconds``; 400 if it fails."""
-    if not isinstance(expression, str) or not expression.strip():
-        raise bad_request("expression must be a non-empty JSONata expression")
-    if len(expression) > MAX_EXPRESSION_CHARS:
-        raise bad_request(f"expression is longer than {MAX_EXPRESSION_CHARS} characters")
-    return EXPRESSIONS.evaluate(expression, data, seconds)
-
-
 class _Finder:
     """Collects indicators in first-seen order, within the limits of one request."""
 
@@ -261,21 +240,6 @@ class _Finder:
         if len(self._found) - len(self._covered) > self._max:
             raise bad_request(f"the request names more than {self._max} indicators, the limit")
 
-    def explicit(self, field: str, type_: IndicatorType, value: Any) -> None:
-        values = value if isinstance(value, list) else [value]
-        if not all(isinstance(item, str) for item in values):
-            raise bad_request(f"the field {field!r} must be a string or a list of strings")
-        for item in values:
-            try:
-                indicator = Indicator.parse(type_, item)
-            except ServiceError as err:
-                message = f"the field {field!r} holds an invalid value: {err.message}"
-                raise bad_request(message) from None
-            if field in _HASH_FIELDS and hash_kind(indicator.value) != field:
-                kind = hash_kind(indicator.value)
-                raise bad_request(f"the field {field!r} holds an {kind} hash, not an {field} hash")
-            self.add(indicator, by_content=False)
-
     def search_json(self, data: Any) -> None:
         for value, types in _strings(data):
             self._check_time()
@@ -298,42 +262,27 @@ class _Finder:
 
 
 def find_indicators(
-    request: dict,
+    sources: Sequence[Source],
     *,
     max_indicators: int,
     time_budget_sec: float = DEFAULT_TIME_BUDGET_SEC,
 ) -> list[Indicator]:
     """The normalised, de-duplicated indicators of a ``classify`` request, first seen first.
 
-    Raises ``bad_request`` (400) when the request has no field to search, an
-    explicit field holds an invalid indicator, the expression fails, there
-    are more than ``max_indicators`` indicators, or the search takes longer
-    than ``time_budget_sec``. An empty list means nothing was found.
+    Raises ``bad_request`` (400) when the expression fails, there are more
+    than ``max_indicators`` indicators, or the search takes longer than
+    ``time_budget_sec``. An empty list means nothing was found.
     """
     finder = _Finder(max_indicators, time_budget_sec)
-    expression = request.get("expression")
-    if expression is not None and request.get("search_within") is None:
-        raise bad_request("expression needs search_within to be evaluated on")
-    searched = False
-    for field, value in request.items():
-        if value is None:
-            continue
-        if field in EXPLICIT_FIELDS:
-            finder.explicit(field, EXPLICIT_FIELDS[field], value)
-        elif field == "search_within":
-            if expression is not None:
-                value = _select(expression, value, finder.remaining())
-            finder.search_json(value)
-        elif field == "text":
-            if not isinstance(value, str):
-                raise bad_request("text must be a string")
-            finder.search_text(value)
+    for source in sources:
+        if isinstance(source, Named):
+            for indicator in source.indicators:
+                finder.add(indicator, by_content=False)
+        elif isinstance(source, SearchWithin):
+            document = source.document
+            if source.expression is not None:
+                document = EXPRESSIONS.evaluate(source.expression, document, finder.remaining())
+            finder.search_json(document)
         else:
-            continue
-        searched = True
-    if not searched:
-        raise bad_request(
-            "the request names nothing to classify: give domain, url, ip, hash, "
-            "search_within or text"
-        )
+            finder.search_text(source.text)
     return finder.indicators()

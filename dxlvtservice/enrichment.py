@@ -20,6 +20,9 @@ from typing import Any
 
 from dxlclient.callbacks import EventCallback
 
+from .indicators import Indicator, IndicatorType
+from .requests import ClassifyRequest, Named
+
 FIRST_INSTANCE_TOPIC = "/mcafee/event/tie/file/firstinstance"
 IN_FLIGHT = 100
 """Enrichment lookups at once; past this, announcements are dropped (counted)."""
@@ -51,7 +54,9 @@ def announced_hash(payload: bytes | str | None) -> str | None:
 class FirstInstanceEnricher(EventCallback):
     """Classifies each announced file; never blocks the incoming-message thread."""
 
-    def __init__(self, classify: Callable[[dict], Future], *, limit: int = IN_FLIGHT) -> None:
+    def __init__(
+        self, classify: Callable[[ClassifyRequest], Future], *, limit: int = IN_FLIGHT
+    ) -> None:
         super().__init__()
         self._classify = classify
         self._limit = limit
@@ -72,7 +77,8 @@ class FirstInstanceEnricher(EventCallback):
                 return
             self._in_flight += 1
         try:
-            future = self._classify({"hash": digest})
+            file = Indicator(IndicatorType.FILE, digest)
+            future = self._classify(ClassifyRequest(sources=(Named((file,)),)))
         except Exception:
             logger.exception("Could not classify a file announced by TIE")
             self._finished(None)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
 from typing import Any
 
 from .errors import bad_request
@@ -26,17 +25,6 @@ INT_RANGE = (-(2**63), 2**64 - 1)
 
 _LONGEST_INT = len(str(INT_RANGE[0]))
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # the decoder joins valid pairs
-
-_Types = tuple[type, ...]
-_NUMBER: _Types = (int, float)
-_NAMES = {str: "a string", int: "a number", float: "a number", bool: "true or false",
-          dict: "an object", list: "an array"}  # fmt: skip
-
-FIELD_TYPES: dict[str, dict[str, _Types]] = {
-    "/classify": {"max_age": _NUMBER},
-    "/analyze": {"type": (str,)},
-}
-"""Topic suffix -> fields whose JSON type is checked at the edge (null means absent)."""
 
 
 def _integer(text: str) -> int:
@@ -101,13 +89,3 @@ def decode_object(payload: bytes, *, max_bytes: int) -> dict:
         raise bad_request("the payload must be a JSON object")
     _check_tree(document)
     return document
-
-
-def check_fields(document: Mapping[str, Any], types: Mapping[str, _Types]) -> None:
-    """400 for the first field whose value is not null and not of its JSON type."""
-    for name, allowed in types.items():
-        value = document.get(name)
-        if value is None:
-            continue
-        if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
-            raise bad_request(f"the field {name!r} must be {_NAMES[allowed[0]]}")

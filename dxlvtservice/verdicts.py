@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -115,23 +115,9 @@ class Rules:
     ids_min: int | None = None
     gti_verdict: bool = False
 
-    def merged(self, overrides: dict | None) -> Rules:
+    def merged(self, overrides: Mapping[str, Any] | None) -> Rules:
         """These rules with a request's ``rules`` object applied; 400 naming the key if invalid."""
-        if overrides is None:
-            return self
-        if not isinstance(overrides, dict):
-            raise bad_request("rules must be an object")
-        known = [f.name for f in fields(self)]
-        for name, value in overrides.items():
-            if name not in known:
-                raise bad_request(f"unknown rule {name!r}; the rules are {', '.join(known)}")
-            problem = rule_problem(name, value)
-            if problem:
-                raise bad_request(problem)
-        engines = overrides.get("preferred_engines")
-        if engines is not None:
-            overrides = {**overrides, "preferred_engines": tuple(n.strip() for n in engines)}
-        return replace(self, **overrides)
+        return replace(self, **rule_overrides(overrides))
 
     def heuristic_threshold(self, type_: IndicatorType) -> int | None:
         """The rule 6 threshold for ``type_`` (None when off or not applicable)."""
@@ -140,6 +126,26 @@ class Rules:
         if type_ is IndicatorType.IP:
             return self.ip_detections
         return None
+
+
+def rule_overrides(overrides: Any) -> dict[str, Any]:
+    """A request's ``rules`` object, checked (400 naming the first bad rule), engines trimmed."""
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, Mapping):
+        raise bad_request("rules must be an object")
+    known = [f.name for f in fields(Rules)]
+    for name, value in overrides.items():
+        if name not in known:
+            raise bad_request(f"unknown rule {name!r}; the rules are {', '.join(known)}")
+        problem = rule_problem(name, value)
+        if problem:
+            raise bad_request(problem)
+    checked = dict(overrides)
+    engines = checked.get("preferred_engines")
+    if engines is not None:
+        checked["preferred_engines"] = tuple(name.strip() for name in engines)
+    return checked
 
 
 @dataclass(frozen=True)

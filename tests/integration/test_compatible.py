@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import datetime
 
 import pytest
 import requests
@@ -244,3 +245,38 @@ def test_scan_ids_and_alternate_hashes(dxl, service, simulator):
     by_sha1 = answer(request(dxl, "/file/report", {"resource": report["sha1"].upper()}))
     assert by_sha1 == {**report, "resource": report["sha1"].upper()}
     assert simulator.stats()["calls"] == 2  # the sha1 came from the cache
+
+
+BAD_RESCAN_OPTIONS = [
+    ({"notify_url": "\ud800"}, "not valid Unicode"),
+    ({"notify_url": "http://hooks.corp.example/x"}, "'notify_url' names an internal host"),
+    ({"notify_url": "http://192.168.1.20/x"}, "'notify_url' names an internal host"),
+    ({"notify_url": "ftp://hooks.example.com/x"}, "'notify_url' must be an http:// or https://"),
+    ({"date": "2026-12-24"}, "'date' must be a date and time as YYYYMMDDhhmmss"),
+    ({"period": 0}, "'period' must be a whole number >= 1"),
+    ({"period": 2, "repeat": "twice"}, "'repeat' must be a whole number >= 1"),
+    ({"notify_changes_only": "yes", "notify_url": "https://hooks.example.com/"},
+     "'notify_changes_only' must be true or false"),
+]  # fmt: skip
+
+
+def test_rescan_options_are_checked_before_anything_goes_upstream(dxl, start_service, simulator):
+    """Each bad option is a 400 naming it, and the simulator sees no call; with good options
+    (sent by the real dxlvtapiclient, in its forms) the same rescan does go upstream.
+    """
+    start_service({**FAST, "Classification": {"internalDomains": "corp.example"}})
+    simulator.configure(premium=True)  # file/rescan is premium API: 403 to a public key
+    resource = EXAMPLES["file"]["malicious"]
+    for options, reason in BAD_RESCAN_OPTIONS:
+        response = request(dxl, "/file/rescan", {"resource": resource, **options})
+        assert isinstance(response, ErrorResponse), options
+        assert response.error_code == 400, (options, response.error_message)
+        assert reason in response.error_message, options
+    assert simulator.stats()["calls"] == 0
+
+    rescanned = VirusTotalApiClient(dxl).file_rescan(
+        resource, date=datetime(2030, 7, 25, 17), period=3, repeat=2,
+        notify_url="https://hooks.example.com/vt", notify_changes_only=True,
+    )  # fmt: skip
+    assert rescanned["response_code"] == 1
+    assert simulator.stats()["calls_by_endpoint"] == {"v2/file/rescan": 1}

@@ -8,6 +8,7 @@ import pytest
 from dxlvtservice.discovery import find_indicators
 from dxlvtservice.errors import BAD_REQUEST, ServiceError
 from dxlvtservice.indicators import Indicator, IndicatorType
+from dxlvtservice.requests import ClassifyRequest, RequestPolicy
 
 FILE, URL, DOMAIN, IP = IndicatorType
 SHA256 = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"
@@ -16,7 +17,10 @@ MIB = 1 << 20
 
 
 def find(request, max_indicators=100, **kwargs):
-    return find_indicators(request, max_indicators=max_indicators, **kwargs)
+    """The indicators of a classify payload, parsed at the edge first as the service does."""
+    policy = RequestPolicy(max_indicators=max_indicators)
+    sources = ClassifyRequest.parse(request, policy=policy).sources
+    return find_indicators(sources, max_indicators=max_indicators, **kwargs)
 
 
 def refused(request, max_indicators=100, **kwargs) -> str:

@@ -10,6 +10,8 @@ from types import SimpleNamespace
 import pytest
 
 from dxlvtservice.enrichment import FirstInstanceEnricher, announced_hash
+from dxlvtservice.indicators import Indicator, IndicatorType
+from dxlvtservice.requests import ClassifyRequest, Named
 
 MD5, SHA1, SHA256 = "a1" * 16, "b2" * 20, "c3" * 32
 
@@ -41,7 +43,10 @@ def test_the_announced_file_is_its_strongest_hash(payload, expected):
 def test_lookups_in_flight_are_bounded_and_counted():
     pending: list[Future] = []
 
-    def classify(payload: dict) -> Future:
+    asked: list[ClassifyRequest] = []
+
+    def classify(request: ClassifyRequest) -> Future:
+        asked.append(request)
         pending.append(Future())
         return pending[-1]
 
@@ -55,3 +60,4 @@ def test_lookups_in_flight_are_bounded_and_counted():
         future.set_result({})
     enricher.on_event(SimpleNamespace(payload=announcement(md5=MD5)))
     assert (enricher.stats()["enriched"], enricher.stats()["in_flight"]) == (2, 1)
+    assert asked[-1] == ClassifyRequest(sources=(Named((Indicator(IndicatorType.FILE, MD5),)),))

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from dxlvtservice.errors import BAD_REQUEST, ServiceError
-from dxlvtservice.payloads import FIELD_TYPES, MAX_DEPTH, check_fields, decode_object
+from dxlvtservice.payloads import MAX_DEPTH, decode_object
 
 LIMIT = 1 << 20
 
@@ -55,20 +55,3 @@ def test_lone_surrogates_are_refused():
 )  # fmt: skip
 def test_other_bad_payloads(payload, reason):
     assert reason in refused(payload)
-
-
-@pytest.mark.parametrize(
-    ("topic", "document", "reason"),
-    [("/analyze", {"type": []}, "'type' must be a string"),
-     ("/analyze", {"type": {"a": 1}}, "'type' must be a string"),
-     ("/classify", {"max_age": "60"}, "'max_age' must be a number"),
-     ("/classify", {"max_age": True}, "'max_age' must be a number")],
-)  # fmt: skip
-def test_field_types_are_checked_at_the_edge(topic, document, reason):
-    with pytest.raises(ServiceError, match=reason):
-        check_fields(document, FIELD_TYPES[topic])
-
-
-def test_null_and_well_typed_fields_pass():
-    check_fields({"type": None, "max_age": 0}, FIELD_TYPES["/analyze"])
-    check_fields({"max_age": 1.5}, FIELD_TYPES["/classify"])
