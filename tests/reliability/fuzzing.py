@@ -53,7 +53,7 @@ _label = st.text(string.ascii_lowercase + string.digits + "-", min_size=1, max_s
 domains = st.one_of(
     st.sampled_from(list(EXAMPLES["domain"].values())),
     st.builds("{}.{}".format, _label, st.sampled_from(["com", "org", "internal", "xn--p1ai"])),
-    st.text(max_size=40),
+    st.text(string.printable, max_size=40),
 )
 ips = st.one_of(
     st.sampled_from(list(EXAMPLES["ip"].values())),
@@ -64,7 +64,7 @@ urls = st.one_of(
     st.sampled_from(list(EXAMPLES["url"].values())),
     st.builds("{}://{}/{}".format, st.sampled_from(["http", "https", "ftp", "hxxp", "javascript"]),
               domains, st.text(max_size=20)),
-    st.text(max_size=60),
+    st.text(string.printable, max_size=60),
 )  # fmt: skip
 flags = st.one_of(st.booleans(), st.sampled_from([0, 1, "1", "true", None]))
 
@@ -85,8 +85,8 @@ def _optional(**fields: st.SearchStrategy) -> st.SearchStrategy:
 
 
 rules = _optional(
-    malicious_positives=st.one_of(st.integers(-5, 100), json_values),
-    trusted_positives=st.one_of(st.none(), st.integers(-5, 100), json_values),
+    malicious_positives=st.integers(-5, 100),
+    trusted_positives=st.none() | st.integers(-5, 100),
     domain_detections=st.integers(-5, 100),
     ip_detections=st.integers(-5, 100),
 )
@@ -120,7 +120,8 @@ VALID_SHAPES: dict[str, st.SearchStrategy] = {
     "/classify": _optional(
         domain=_one_or_list(domains), url=_one_or_list(urls), ip=_one_or_list(ips),
         hash=_one_or_list(hashes), sha256=hashes, search_within=json_values,
-        text=st.text(max_size=200) | st.lists(domains | urls | ips, max_size=5).map(" ".join),
+        text=st.text(string.printable, max_size=200)
+        | st.lists(domains | urls | ips, max_size=5).map(" ".join),
         expression=expressions, rules=rules, max_age=st.integers(-10, 10**6),
         include_report=flags,
     ),
