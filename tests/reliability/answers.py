@@ -96,10 +96,12 @@ class Answers(ResponseCallback):
                     sent.error = f"{response.error_code}: {response.error_message}"
             self._changed.notify_all()
 
-    def send(self, client: DxlClient, suffix: str, payload: bytes) -> str:
-        """Send a request on a service topic; returns its message id."""
+    def send(self, client: DxlClient, suffix: str, payload: bytes, service_id: str = "") -> str:
+        """Send a request on a service topic (to one instance if ``service_id`` is set);
+        returns its message id."""
         request = Request(SERVICE_TYPE + suffix)
         request.payload = payload
+        request.service_id = service_id
         with self._changed:
             self._sent[request.message_id] = _Sent(time.monotonic())
         client.async_request(request)
@@ -116,6 +118,13 @@ class Answers(ResponseCallback):
         """The first answer's error as ``"code: message"``; None for a success."""
         with self._changed:
             return self._sent[message_id].error
+
+    def wait_answered(self, count: int, timeout: float) -> bool:
+        """Wait until ``count`` requests have an answer."""
+        with self._changed:
+            return self._changed.wait_for(
+                lambda: sum(1 for s in self._sent.values() if s.answers) >= count, timeout
+            )
 
     def acceptable(self, message_id: str) -> bool:
         """Whether the first answer is a success or an error the service promises."""
