@@ -26,7 +26,7 @@ from tests.integration.test_lifecycle import Registrations, registered_guids
 from tests.unit.test_storage import _plant, _Touch
 
 from .answers import Answers
-from .workload import _fresh, run_load
+from .workload import fresh_indicator, run_load
 
 BURST = 400
 KILL_AFTER_ANSWERS = 60
@@ -38,7 +38,7 @@ def _burst(answers: Answers, client: DxlClient, rng: random.Random) -> None:
         kind = rng.choice(("domain", "ip", "file"))
         field = {"domain": "domain", "ip": "ip", "file": "resource"}[kind]
         suffix = {"domain": "/domain/report", "ip": "/ip-address/report", "file": "/file/report"}
-        payload = json.dumps({field: _fresh(rng, kind)}).encode()
+        payload = json.dumps({field: fresh_indicator(rng, kind)}).encode()
         answers.send(client, suffix[kind], payload)
 
 

@@ -13,7 +13,7 @@ import random
 from tests.integration.conftest import FAST
 
 from .answers import Answers
-from .workload import _fresh, plan
+from .workload import fresh_indicator, plan
 
 GRACE_SEC = 2
 DRIBBLING = {**FAST, "VirusTotal": {"requestTimeoutSec": 3},
@@ -39,7 +39,8 @@ def test_every_request_is_answered_and_sigterm_ends_the_process_in_time(
         assert (tally.lost, tally.duplicates, tally.problems) == (0, 0, [])
         assert 504 in tally.outcomes  # the dribbling calls were cut, not waited out
 
-        lookups = [json.dumps({"domain": _fresh(rng, "domain")}).encode() for _ in range(4)]
+        domains = [fresh_indicator(rng, "domain") for _ in range(4)]
+        lookups = [json.dumps({"domain": domain}).encode() for domain in domains]
         in_flight = [answers.send(dxl, "/domain/report", payload) for payload in lookups]
         assert simulator.wait_in_progress(len(in_flight), timeout=30)
         assert service.stop(timeout=STOPPED_WITHIN_SEC) == 0  # SIGKILL would leave -9

@@ -42,7 +42,7 @@ def _json(suffix: str, body: object, expect: str | int = OK) -> Planned:
     return Planned(suffix, json.dumps(body).encode(), expect)
 
 
-def _fresh(rng: random.Random, kind: str) -> str:
+def fresh_indicator(rng: random.Random, kind: str) -> str:
     """An indicator nobody asked for before: a cache miss, answered by the simulator."""
     token = hashlib.sha256(rng.randbytes(16)).hexdigest()
     return {
@@ -59,7 +59,7 @@ def _known(rng: random.Random, kind: str) -> str:
 
 
 def _indicator(rng: random.Random, kind: str) -> str:
-    return (_known if rng.random() < 0.75 else _fresh)(rng, kind)
+    return (_known if rng.random() < 0.75 else fresh_indicator)(rng, kind)
 
 
 _REPORT = {"response_code": 1, "positives": 7, "total": 70, "scans": {}}
@@ -78,7 +78,7 @@ def plan(rng: random.Random) -> Planned:
     if pick == 3:
         return _json("/url/report", {"resource": _indicator(rng, "url")})
     if pick == 4:
-        return _json("/url/scan", {"url": _fresh(rng, "url")}, ANY)
+        return _json("/url/scan", {"url": fresh_indicator(rng, "url")}, ANY)
     if pick == 5:
         return _json("/ip-address/report", {"ip": _indicator(rng, "ip")})
     if pick in (6, 7):
