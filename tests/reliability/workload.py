@@ -15,7 +15,7 @@ import hashlib
 import json
 import random
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dxlclient.client import DxlClient
@@ -113,19 +113,16 @@ def run_load(
     requesters: int,
     requests_each: int,
     seed: int = 1,
-    started: Callable[[int], None] | None = None,
 ) -> LoadResult:
     """``requesters`` threads spread over ``clients`` send ``requests_each`` requests each.
 
-    ``started(n)``, when given, is called by the requester that sent the n-th
-    request overall (for a test that acts mid-load). Returns after a barrier
-    on every client, when every answer that will come has come.
+    Returns after a barrier on every client, when every answer that will come
+    has come.
     """
     answers = Answers()
     for client in clients:
         answers.watch(client)
     unexpected: list[str] = []
-    counter = iter(range(1, requesters * requests_each + 1))
     lock = threading.Lock()
 
     def requester(index: int) -> None:
@@ -134,10 +131,6 @@ def run_load(
         for _ in range(requests_each):
             planned = plan(rng)
             message_id = answers.send(client, planned.suffix, planned.payload)
-            with lock:
-                number = next(counter)
-            if started is not None:
-                started(number)
             got = answers.wait(message_id, ANSWER_TIMEOUT_SEC)
             if got is not None and planned.expect not in (ANY, got):
                 with lock:
