@@ -44,6 +44,7 @@ setup(
             "dxlvtapiclient==0.2.0",
             "ruff>=0.6",
             "pytest-timeout>=2.2,<3",
+            "hypothesis>=6.100,<7",
         ],
         "bench": ["dxlvtapiservice==0.2.0", "matplotlib>=3.7,<4"],
     },

@@ -4,7 +4,8 @@ It behaves like the OpenDXL broker as recorded in ``docs/broker.md``:
 client certificates are required, requests reach exactly one registered
 instance (round robin) or are answered at once with "unable to locate service
 for request", events and responses fan out to subscribers. DXL messages are
-read and written with ``dxlclient.message`` only.
+read and written with ``dxlclient.message`` only, of any size (like the real broker,
+and unlike dxlclient's own decoder, which stops at 1 MiB).
 
 Run: ``python -m devfabric.broker --host 127.0.0.1 --port 0 --pki-dir DIR --ready-file PATH``
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import logging
 import os
@@ -25,6 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import msgpack
 from dxlclient.message import ErrorResponse, Event, Message, Request, Response
 
 from . import mqtt
@@ -65,6 +68,35 @@ def server_context(pki: Pki) -> ssl.SSLContext:
     context.load_cert_chain(pki.broker_cert, pki.broker_key)
     context.set_ciphers(CIPHERS)
     return context
+
+
+_EMPTY_MESSAGES: dict[int, Callable[[], Message]] = {
+    Message.MESSAGE_TYPE_REQUEST: lambda: Request(destination_topic=""),
+    Message.MESSAGE_TYPE_RESPONSE: lambda: Response(request=""),
+    Message.MESSAGE_TYPE_EVENT: lambda: Event(destination_topic=""),
+    Message.MESSAGE_TYPE_ERROR: lambda: ErrorResponse(request=None),
+}
+
+
+def decode_message(raw: bytes) -> Message:
+    """The DXL message in ``raw``, of any size the MQTT packet allowed.
+
+    ``Message._from_bytes`` unpacks with msgpack's default limits, which cap a
+    payload at 1 MiB; the real broker routes larger messages. This is the same
+    reading, by dxlclient's own message classes, with the limits raised to the
+    message's own length (its bytes are in memory already, bounded by
+    ``MAX_PACKET_BYTES``).
+    """
+    unpacker = msgpack.Unpacker(io.BytesIO(raw), max_buffer_size=max(len(raw), 1))
+    version = next(unpacker)
+    message = _EMPTY_MESSAGES[next(unpacker)]()
+    message._version = version
+    message._unpack_message(unpacker)
+    if version > 0:
+        message._unpack_message_v1(unpacker)
+    if version > 1:
+        message._unpack_message_v2(unpacker)
+    return message
 
 
 def _stamp(message: Message, *, client_guid: str, broker_guid: str) -> None:
@@ -269,7 +301,7 @@ class Broker:
     def publish(self, session: Session, topic: str, payload: bytes) -> None:
         """Take a DXL message a client published: route a request, fan out anything else."""
         try:
-            message = Message._from_bytes(payload)
+            message = decode_message(payload)
         except Exception as error:  # the decoder of untrusted bytes raises all sorts
             raise mqtt.ProtocolError(f"not a DXL message on {topic}") from error
         _stamp(message, client_guid=session.client_guid, broker_guid=self.guid)

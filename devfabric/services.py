@@ -88,6 +88,10 @@ class ServiceProcess:
         return self._process.pid
 
     @property
+    def running(self) -> bool:
+        return self._process.running
+
+    @property
     def log_path(self) -> Path:
         return self._process.log_file
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -95,6 +96,10 @@ _MAY_HOLD_INDICATOR = re.compile(r"[.:,]|dot|punto|punkt|[0-9a-f]{32}", re.IGNOR
 # Runs on which ioc-fanger's bracket and hyphen patterns go quadratic; none
 # can be part of an indicator (a DNS label is at most 63 characters).
 _PATHOLOGICAL_RUN = re.compile(r"[\[\](){}]{16,}|-{64,}")
+# ioc-finder's pyparsing grammars are shared and not thread-safe (pyparsing issue #89):
+# classify requests that search text at the same moment made a parse action fail with
+# a TypeError. The search is pure Python under the GIL, so one at a time costs nothing.
+_IOC_FINDER_LOCK = threading.Lock()
 _URL = re.compile(r"(?<![a-z0-9])h(?:tt|xx)ps?://[^\s<>\"'`]+", re.IGNORECASE)
 _URL_TRAILING = ".,;:!?'\")]}>"
 _CLOSING = {")": "(", "]": "[", "}": "{", ">": "<"}
@@ -173,12 +178,13 @@ def _extract(piece: str) -> tuple[Indicator, ...]:
         if indicator:
             found.append((match.start(), indicator))
     rest = "".join(blanked)
-    iocs = find_iocs(
-        rest,
-        included_ioc_types=list(_IOC_FINDER_TYPES),
-        parse_address_from_cidr=False,
-        parse_unicode_iocs=True,
-    )
+    with _IOC_FINDER_LOCK:
+        iocs = find_iocs(
+            rest,
+            included_ioc_types=list(_IOC_FINDER_TYPES),
+            parse_address_from_cidr=False,
+            parse_unicode_iocs=True,
+        )
     lowered = rest.lower()
     for kind, type_ in _IOC_FINDER_TYPES.items():
         for raw in iocs[kind]:

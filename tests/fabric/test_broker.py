@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import trustme
-from dxlclient.message import ErrorResponse, Event, Response
+from dxlclient.message import ErrorResponse, Event, Message, Request, Response
 
 from devfabric.broker import (
     QUERY_TOPIC,
@@ -18,9 +18,11 @@ from devfabric.broker import (
     REGISTER_TOPIC,
     UNREGISTER_EVENT,
     UNREGISTER_TOPIC,
+    decode_message,
 )
 from devfabric.certs import certificate_file_sha1
 from devfabric.mqtt import topic_matches
+from dxlvtservice.transport import accept_large_requests
 
 from .conftest import EchoService, Inbox, flush, request, watch_events
 
@@ -369,6 +371,39 @@ def test_wildcard_registrations_serve_what_no_exact_one_does(broker, topic):
     assert answer("/a/c") == b"under-a"
     assert answer("/a/b/c") == b"under-a"
     assert answer("/x/y") == b"everything"
+
+
+OVER_ONE_MIB = b"x" * ((1 << 20) + 1)  # msgpack's default cap, which dxlclient decodes with
+
+
+@pytest.mark.parametrize("message", [Request("/t"), Response(Request("/t")), Event("/t"),
+                                     ErrorResponse(Request("/t"), 7, "no")],
+                         ids=lambda message: type(message).__name__)  # fmt: skip
+def test_messages_over_one_mib_are_read_whole(message):
+    """dxlclient's own decoder refuses them; the broker reads them as it reads the rest."""
+    message.payload = OVER_ONE_MIB
+    raw = message._to_bytes()
+    with pytest.raises(ValueError):
+        Message._from_bytes(raw)
+
+    decoded = decode_message(raw)
+
+    assert type(decoded) is type(message)
+    assert (decoded.message_id, decoded.payload) == (message.message_id, OVER_ONE_MIB)
+
+
+def test_a_request_over_one_mib_reaches_its_service_and_the_sender_stays(broker, topic):
+    """The real broker routes a request of any size. The receiving client reads it with the
+    service's large-request decoder (dxlclient's own would drop it)."""
+    receiver = broker.connect("large-receiver")
+    accept_large_requests(receiver)
+    service = EchoService(receiver, "large", topic, [f"{topic}/big"])
+    client = broker.connect("large-sender")
+
+    assert request(client, f"{topic}/big", OVER_ONE_MIB).payload == b"large"
+
+    assert service.requests.messages[0].payload == OVER_ONE_MIB
+    assert request(client, f"{topic}/big", b"small").payload == b"large"  # still connected
 
 
 # Events
