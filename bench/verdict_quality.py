@@ -13,8 +13,8 @@ from collections import Counter
 
 from devfabric.vtsim import dataset
 from devfabric.vtsim.indicators import url_sha256
-from dxlvtservice.reports import Report
-from dxlvtservice.verdicts import Assessment, Rules, Verdict, assess, popular
+from dxlvtservice.core.reports import Report
+from dxlvtservice.core.verdicts import Assessment, Rules, Verdict, assess, popular
 
 SEED = Rules()
 ENABLED = Rules(

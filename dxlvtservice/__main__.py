@@ -15,8 +15,8 @@ from dxlclient.client_config import DxlClientConfig
 from . import __version__
 from .app import VirusTotalService
 from .config import ConfigError, load
-from .logs import setup_logging
-from .redaction import protect_logs
+from .ops.logs import setup_logging
+from .ops.redaction import protect_logs
 
 logger = logging.getLogger("dxlvtservice")
 

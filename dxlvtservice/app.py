@@ -2,7 +2,7 @@
 
 Request callbacks run on dxlclient's incoming-message threads and never block:
 they parse the payload once into the topic's typed request
-(:mod:`dxlvtservice.requests`) and hand only that value to the handler, which
+(:mod:`dxlvtservice.topics.requests`) and hand only that value to the handler, which
 answers at once (cache hit, bad request) or through a ``Future`` that the
 scheduler completes. Every request gets exactly one response through
 :meth:`VirusTotalService._reply`.
@@ -27,15 +27,15 @@ from dxlclient.service import ServiceRegistrationInfo
 from . import SERVICE_TYPE, VERDICT_EVENT_TOPIC, __version__
 from .build import build
 from .config import CONFIG_FILE_NAME, ConfigError, Settings, load
-from .enrichment import FIRST_INSTANCE_TOPIC
 from .errors import UNAVAILABLE, ServiceError
-from .health import RequestCounters, verdicts_in
-from .logs import log_request
-from .metrics import Metrics
-from .requests import TOPIC_REQUESTS, RequestPolicy, ServiceRequest
-from .sandbox import EXPRESSIONS
-from .tie import OFF
-from .transport import accept_large_requests
+from .ops.health import RequestCounters, verdicts_in
+from .ops.logs import log_request
+from .ops.metrics import Metrics
+from .reputation.enrichment import FIRST_INSTANCE_TOPIC
+from .reputation.tie import OFF
+from .topics.requests import TOPIC_REQUESTS, RequestPolicy, ServiceRequest
+from .topics.sandbox import EXPRESSIONS
+from .topics.transport import accept_large_requests
 
 logger = logging.getLogger(__name__)
 

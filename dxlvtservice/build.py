@@ -15,21 +15,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .allowance import AllowanceWatch
-from .cache import ReportCache
-from .classify import Classifier, Listener
-from .compat import CompatibleTopics, Policy
 from .config import Settings
-from .enrichment import FirstInstanceEnricher
-from .events import VerdictEvents, VerdictMemory
-from .health import UpstreamStatus
-from .ledger import SharedQuota
-from .lookups import Lookups
-from .quota import Limits
-from .scheduler import Scheduler
+from .core.quota import Limits
+from .lookups.allowance import AllowanceWatch
+from .lookups.cache import ReportCache
+from .lookups.ledger import SharedQuota
+from .lookups.lookup import Lookups
+from .lookups.scheduler import Scheduler
+from .lookups.upstream import VirusTotalClient
+from .ops.health import UpstreamStatus
+from .reputation.enrichment import FirstInstanceEnricher
+from .reputation.events import VerdictEvents, VerdictMemory
+from .reputation.tie import DxlTie, ExportPolicy, TieExporter
 from .store.base import Claims, LedgerStore, ReportStore, StoreStatus
-from .tie import DxlTie, ExportPolicy, TieExporter
-from .upstream import VirusTotalClient
+from .topics.classify import Classifier, Listener
+from .topics.compat import CompatibleTopics, Policy
 
 logger = logging.getLogger(__name__)
 

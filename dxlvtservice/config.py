@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .core.indicators import IndicatorType, normalize
+from .core.verdicts import Rules, rule_problem
 from .errors import ServiceError
-from .indicators import IndicatorType, normalize
-from .verdicts import Rules, rule_problem
 
 CONFIG_FILE_NAME = "dxlvtservice.config"
 VERDICTS = ("malicious", "trusted", "no_match", "report_missing", "report_error")

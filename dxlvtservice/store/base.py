@@ -1,8 +1,8 @@
 """Where shared state lives: the small interfaces every store implements.
 
-The policy (the quota rule in :mod:`dxlvtservice.quota`, freshness in
-:mod:`dxlvtservice.cache`, one flight per indicator in
-:mod:`dxlvtservice.lookups`) never knows which store it runs on. Two stores
+The policy (the quota rule in :mod:`dxlvtservice.core.quota`, freshness in
+:mod:`dxlvtservice.lookups.cache`, one flight per indicator in
+:mod:`dxlvtservice.lookups.lookup`) never knows which store it runs on. Two stores
 exist, chosen by configuration (docs/fleet.md): the host-local diskcache of
 :mod:`.local` and the fleet's Redis of :mod:`.redis`. Everything stored is
 JSON, and nothing secret is stored.

@@ -12,7 +12,7 @@ Their windows start at the first hit or last a fixed number of seconds, while
 VirusTotal's day and month are the UTC calendar's; they count calls, not
 calls of N units with a spacing per unit; and none projects when a queue of
 calls could start, which the scheduler needs to answer late requests at once.
-The pure rule in :mod:`dxlvtservice.quota` does all that, so the ledger here
+The pure rule in :mod:`dxlvtservice.core.quota` does all that, so the ledger here
 only runs it atomically: an optimistic ``WATCH``/``MULTI``/``EXEC`` on one
 JSON document.
 """

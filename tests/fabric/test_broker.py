@@ -22,7 +22,7 @@ from devfabric.broker import (
 )
 from devfabric.certs import certificate_file_sha1
 from devfabric.mqtt import topic_matches
-from dxlvtservice.transport import accept_large_requests
+from dxlvtservice.topics.transport import accept_large_requests
 
 from .conftest import EchoService, Inbox, flush, request, watch_events
 

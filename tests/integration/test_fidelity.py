@@ -12,7 +12,7 @@ from dxlclient.message import ErrorResponse
 from dxlvtapiclient.client import VirusTotalApiClient
 
 from devfabric.vtsim.dataset import EXAMPLES
-from dxlvtservice.indicators import v3_url_id
+from dxlvtservice.core.indicators import v3_url_id
 
 from .conftest import FAST, answer, request
 

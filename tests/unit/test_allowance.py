@@ -2,11 +2,11 @@
 
 from concurrent.futures import Future
 
-from dxlvtservice.allowance import AllowanceWatch
+from dxlvtservice.core.quota import Limits
 from dxlvtservice.errors import ServiceError
-from dxlvtservice.ledger import SharedQuota
-from dxlvtservice.quota import Limits
-from dxlvtservice.upstream import OVERALL_QUOTAS
+from dxlvtservice.lookups.allowance import AllowanceWatch
+from dxlvtservice.lookups.ledger import SharedQuota
+from dxlvtservice.lookups.upstream import OVERALL_QUOTAS
 
 
 class OneAnswer:

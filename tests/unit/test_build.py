@@ -9,7 +9,7 @@ from devfabric.vtsim.server import Simulator
 from devfabric.vtsim.state import Settings as SimulatorSettings
 from dxlvtservice.build import build
 from dxlvtservice.config import Fleet, Settings
-from dxlvtservice.indicators import Indicator, IndicatorType
+from dxlvtservice.core.indicators import Indicator, IndicatorType
 
 KEY = "de70" * 16
 DOMAIN = Indicator(IndicatorType.DOMAIN, "malware.example.com")

@@ -8,7 +8,7 @@ import zlib
 
 import diskcache
 
-from dxlvtservice.cache import ReportCache, is_found, lookup_key, report_keys
+from dxlvtservice.lookups.cache import ReportCache, is_found, lookup_key, report_keys
 
 FILE = {"response_code": 1, "md5": "A" * 32, "sha1": "b" * 40, "sha256": "c" * 64,
         "positives": 3, "total": 70}  # fmt: skip

@@ -5,10 +5,10 @@ import string
 
 import pytest
 
-from dxlvtservice.discovery import find_indicators
+from dxlvtservice.core.indicators import Indicator, IndicatorType
 from dxlvtservice.errors import BAD_REQUEST, ServiceError
-from dxlvtservice.indicators import Indicator, IndicatorType
-from dxlvtservice.requests import ClassifyRequest, RequestPolicy
+from dxlvtservice.topics.discovery import find_indicators
+from dxlvtservice.topics.requests import ClassifyRequest, RequestPolicy
 
 FILE, URL, DOMAIN, IP = IndicatorType
 SHA256 = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 
-from dxlvtservice import discovery
+from dxlvtservice.topics import discovery
 
 
 def test_ioc_finder_runs_one_search_at_a_time(monkeypatch):

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from dxlvtservice.enrichment import FirstInstanceEnricher, announced_hash
-from dxlvtservice.indicators import Indicator, IndicatorType
-from dxlvtservice.requests import ClassifyRequest, Named
+from dxlvtservice.core.indicators import Indicator, IndicatorType
+from dxlvtservice.reputation.enrichment import FirstInstanceEnricher, announced_hash
+from dxlvtservice.topics.requests import ClassifyRequest, Named
 
 MD5, SHA1, SHA256 = "a1" * 16, "b2" * 20, "c3" * 32
 

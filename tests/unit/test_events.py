@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from dxlvtservice.events import VerdictEvents, VerdictMemory, memory_key
+from dxlvtservice.reputation.events import VerdictEvents, VerdictMemory, memory_key
 
 HOUR = 3600.0
 

@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dxlvtservice.fairness import RoundRobin
+from dxlvtservice.core.fairness import RoundRobin
 
 
 def in_line(places):

@@ -6,13 +6,13 @@ import threading
 
 import pytest
 
-from dxlvtservice.cache import ReportCache, lookup_key
-from dxlvtservice.indicators import Indicator, IndicatorType
-from dxlvtservice.ledger import SharedQuota
-from dxlvtservice.lookups import Lookups
-from dxlvtservice.quota import Limits
-from dxlvtservice.scheduler import Scheduler
-from dxlvtservice.upstream import UpstreamError
+from dxlvtservice.core.indicators import Indicator, IndicatorType
+from dxlvtservice.core.quota import Limits
+from dxlvtservice.lookups.cache import ReportCache, lookup_key
+from dxlvtservice.lookups.ledger import SharedQuota
+from dxlvtservice.lookups.lookup import Lookups
+from dxlvtservice.lookups.scheduler import Scheduler
+from dxlvtservice.lookups.upstream import UpstreamError
 
 DOMAIN = Indicator(IndicatorType.DOMAIN, "example.com")
 KEY = lookup_key(2, "domain", "example.com")

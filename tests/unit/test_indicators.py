@@ -5,8 +5,7 @@ import string
 
 import pytest
 
-from dxlvtservice.errors import BAD_REQUEST, ServiceError
-from dxlvtservice.indicators import (
+from dxlvtservice.core.indicators import (
     MAX_URL_LENGTH,
     Indicator,
     IndicatorType,
@@ -19,6 +18,7 @@ from dxlvtservice.indicators import (
     url_host,
     v3_url_id,
 )
+from dxlvtservice.errors import BAD_REQUEST, ServiceError
 
 FILE, URL, DOMAIN, IP = IndicatorType
 MD5 = "44D88612FEA8A8F36DE82E1278ABB02F"

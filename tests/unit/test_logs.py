@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from dxlvtservice.config import ConfigError, parse
-from dxlvtservice.logs import REQUESTS, json_formatter, log_request
-from dxlvtservice.redaction import MASK, RedactingFilter
+from dxlvtservice.ops.logs import REQUESTS, json_formatter, log_request
+from dxlvtservice.ops.redaction import MASK, RedactingFilter
 
 SECRET = "5ec7" * 16
 

@@ -4,9 +4,9 @@ from concurrent.futures import Future
 
 import pytest
 
-from dxlvtservice.cache import ReportCache
-from dxlvtservice.indicators import Indicator, IndicatorType
-from dxlvtservice.lookups import Lookups
+from dxlvtservice.core.indicators import Indicator, IndicatorType
+from dxlvtservice.lookups.cache import ReportCache
+from dxlvtservice.lookups.lookup import Lookups
 
 DOMAIN = Indicator.parse(IndicatorType.DOMAIN, "example.com")
 

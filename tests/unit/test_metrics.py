@@ -12,9 +12,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dxlvtservice.config import ConfigError, parse
 from dxlvtservice.errors import ServiceError
-from dxlvtservice.health import RequestCounters, UpstreamStatus, verdicts_in
-from dxlvtservice.metrics import Metrics, topic_label
-from dxlvtservice.upstream import Call
+from dxlvtservice.lookups.upstream import Call
+from dxlvtservice.ops.health import RequestCounters, UpstreamStatus, verdicts_in
+from dxlvtservice.ops.metrics import Metrics, topic_label
 
 TOPIC = "/opendxl-virustotal/service/vtapi"
 

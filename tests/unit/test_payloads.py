@@ -5,7 +5,7 @@ import json
 import pytest
 
 from dxlvtservice.errors import BAD_REQUEST, ServiceError
-from dxlvtservice.payloads import MAX_DEPTH, decode_object
+from dxlvtservice.topics.payloads import MAX_DEPTH, decode_object
 
 LIMIT = 1 << 20
 

@@ -4,9 +4,9 @@ import calendar
 
 import pytest
 
-from dxlvtservice import quota
-from dxlvtservice.ledger import Allowance, SharedQuota
-from dxlvtservice.quota import MAX_REFUSALS, MINUTE, Ledger, Limits
+from dxlvtservice.core import quota
+from dxlvtservice.core.quota import MAX_REFUSALS, MINUTE, Ledger, Limits
+from dxlvtservice.lookups.ledger import Allowance, SharedQuota
 
 
 def utc(year, month, day, hour=0, minute=0, second=0.0):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from dxlvtservice.reports import Report, Status
+from dxlvtservice.core.reports import Report, Status
 
 SHA256 = "ec4f15f2ab986db001d08fe62073d3ae68378941529e392733092bd840998970"
 

@@ -4,9 +4,10 @@ from datetime import datetime
 
 import pytest
 
+from dxlvtservice.core.indicators import Indicator, IndicatorType
+from dxlvtservice.core.verdicts import Rules
 from dxlvtservice.errors import BAD_REQUEST, ServiceError
-from dxlvtservice.indicators import Indicator, IndicatorType
-from dxlvtservice.requests import (
+from dxlvtservice.topics.requests import (
     TOPIC_REQUESTS,
     AnalyzeRequest,
     ClassifyRequest,
@@ -24,7 +25,6 @@ from dxlvtservice.requests import (
     UrlReportRequest,
     UrlScanRequest,
 )
-from dxlvtservice.verdicts import Rules
 
 FILE, URL, DOMAIN, IP = IndicatorType
 MD5 = "44d88612fea8a8f36de82e1278abb02f"

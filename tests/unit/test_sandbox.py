@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from dxlvtservice.errors import BAD_REQUEST, ServiceError
-from dxlvtservice.sandbox import ExpressionPool
+from dxlvtservice.topics.sandbox import ExpressionPool
 
 BUDGET = 2.0
 HOSTILE = ['$pad("x", 1000000000, "y")', "$sum([1..10000000])", "$distinct([1..1000000])"]

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dxlvtservice.core.quota import Limits
 from dxlvtservice.errors import ServiceError
-from dxlvtservice.ledger import SharedQuota
-from dxlvtservice.quota import Limits
-from dxlvtservice.scheduler import Scheduler, _Job, plan_calls
-from dxlvtservice.upstream import Call, UpstreamError
+from dxlvtservice.lookups.ledger import SharedQuota
+from dxlvtservice.lookups.scheduler import Scheduler, _Job, plan_calls
+from dxlvtservice.lookups.upstream import Call, UpstreamError
 
 
 def job(endpoint, resource, options=()):
@@ -97,7 +97,7 @@ def test_waiter_that_cannot_make_it_is_refused_at_once(tmp_path):
 
 
 def test_transient_failure_is_retried(tmp_path, monkeypatch):
-    monkeypatch.setattr("dxlvtservice.scheduler.FIRST_BACKOFF", 0.01)
+    monkeypatch.setattr("dxlvtservice.lookups.scheduler.FIRST_BACKOFF", 0.01)
     recorder = Recorder([UpstreamError(502, "boom", retry="transient")])
     scheduler = make(tmp_path, recorder)
     assert scheduler.submit(Call("v2/domain/report", ("x.example",))).result(5)
@@ -332,7 +332,7 @@ class Clock:
 def test_deadlines_are_projected_in_the_fair_order(tmp_path, monkeypatch):
     """One unit every 10 s and a 25 s deadline: of a 30-lookup flood only the first
     waits; the other client's lookup, second in line (at 20 s), is served, not refused."""
-    monkeypatch.setattr("dxlvtservice.scheduler.MAX_IDLE", 0.05)
+    monkeypatch.setattr("dxlvtservice.lookups.scheduler.MAX_IDLE", 0.05)
     clock = Clock()
     recorder = Recorder()
     quota = SharedQuota(tmp_path, Limits(unit_gap=10), clock=clock)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from diskcache.core import MODE_PICKLE
 
-from dxlvtservice.cache import ReportCache
+from dxlvtservice.lookups.cache import ReportCache
 from dxlvtservice.store.local import UnsafeDirectory, open_private_cache, private_directory
 
 OTHER_UID = 4242

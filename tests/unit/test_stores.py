@@ -7,9 +7,9 @@ import threading
 import pytest
 
 from devfabric.redis import RedisServer
-from dxlvtservice.cache import ReportCache, report_keys
-from dxlvtservice.ledger import SharedQuota, share
-from dxlvtservice.quota import Limits
+from dxlvtservice.core.quota import Limits
+from dxlvtservice.lookups.cache import ReportCache, report_keys
+from dxlvtservice.lookups.ledger import SharedQuota, share
 from dxlvtservice.store.base import StoreStatus, StoreUnavailable
 from dxlvtservice.store.local import LocalLedger, LocalReports
 from dxlvtservice.store.redis import RedisClaims, RedisLedger, RedisReports, RedisStore

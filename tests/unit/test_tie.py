@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from dxlvtservice.tie import (
+from dxlvtservice.reputation.tie import (
     Export,
     ExportPolicy,
     TieExporter,

@@ -3,7 +3,7 @@
 import pytest
 from dxlclient.message import Event, Message, Request
 
-from dxlvtservice.transport import LIBRARY_LIMIT, accept_large_requests, decode_request
+from dxlvtservice.topics.transport import LIBRARY_LIMIT, accept_large_requests, decode_request
 
 TOPIC = "/opendxl-virustotal/service/vtapi/classify"
 

@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from dxlvtservice.upstream import Call, UpstreamError, VirusTotalClient, match_answers
+from dxlvtservice.lookups.upstream import Call, UpstreamError, VirusTotalClient, match_answers
 
 
 @pytest.fixture

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dxlvtservice import verdicts
 from dxlvtservice.config import ConfigError, parse
+from dxlvtservice.core import verdicts
+from dxlvtservice.core.reports import Report
+from dxlvtservice.core.verdicts import Rules, assess
 from dxlvtservice.errors import BAD_REQUEST, ServiceError
-from dxlvtservice.reports import Report
-from dxlvtservice.verdicts import Rules, assess
 
 from .test_config import check, write_dxlclient_config
 

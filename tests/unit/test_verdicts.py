@@ -8,9 +8,9 @@ import dataclasses
 
 import pytest
 
+from dxlvtservice.core.indicators import IndicatorType
+from dxlvtservice.core.verdicts import Rules, assess, overall_verdict, summary
 from dxlvtservice.errors import BAD_REQUEST, ServiceError
-from dxlvtservice.indicators import IndicatorType
-from dxlvtservice.verdicts import Rules, assess, overall_verdict, summary
 
 # Rules(M, T, domain threshold, ip threshold); None is "never" for T, "off" for the others.
 DEFAULT = Rules(5, 1, None, None)

@@ -20,8 +20,8 @@ from typing import Any
 
 from dxlclient.callbacks import EventCallback
 
-from .indicators import Indicator, IndicatorType
-from .requests import ClassifyRequest, Named
+from ..core.indicators import Indicator, IndicatorType
+from ..topics.requests import ClassifyRequest, Named
 
 FIRST_INSTANCE_TOPIC = "/mcafee/event/tie/file/firstinstance"
 IN_FLIGHT = 100

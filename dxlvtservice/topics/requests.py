@@ -30,8 +30,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Self
 
-from .errors import ServiceError, bad_request
-from .indicators import (
+from ..core.indicators import (
     Indicator,
     IndicatorType,
     hash_kind,
@@ -39,8 +38,9 @@ from .indicators import (
     is_ipv6,
     is_scan_id,
 )
+from ..core.verdicts import rule_overrides
+from ..errors import ServiceError, bad_request
 from .payloads import INT_RANGE, decode_object
-from .verdicts import rule_overrides
 
 FILE, URL, DOMAIN, IP = IndicatorType
 

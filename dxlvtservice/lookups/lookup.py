@@ -31,11 +31,11 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.indicators import Indicator, is_ipv6
+from ..errors import GATEWAY_TIMEOUT, ServiceError
+from ..store.base import Claims
 from .cache import ReportCache, lookup_key, report_keys
-from .errors import GATEWAY_TIMEOUT, ServiceError
-from .indicators import Indicator, is_ipv6
 from .scheduler import Scheduler
-from .store.base import Claims
 from .upstream import Call
 
 ENDPOINTS = {

@@ -1,9 +1,9 @@
 """The six topics of the existing VirusTotal DXL service, answered with v2 JSON.
 
-Requests arrive parsed and checked (:mod:`~dxlvtservice.requests`: 400 for a
+Requests arrive parsed and checked (:mod:`~dxlvtservice.topics.requests`: 400 for a
 malformed resource or option); here the policy is applied before anything is
 queued (403 for an internal resource or a disabled submission); reports then come
-through :class:`~dxlvtservice.lookups.Lookups` (cache, coalescing, batching),
+through :class:`~dxlvtservice.lookups.lookup.Lookups` (cache, coalescing, batching),
 while scans and rescans go straight to the scheduler and are never cached.
 """
 
@@ -14,9 +14,11 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import FORBIDDEN, ServiceError
-from .indicators import is_internal
-from .lookups import Lookups, Outcome, gather
+from ..core.indicators import is_internal
+from ..errors import FORBIDDEN, ServiceError
+from ..lookups.lookup import Lookups, Outcome, gather
+from ..lookups.scheduler import Scheduler
+from ..lookups.upstream import Call, split_batches
 from .requests import (
     DomainReportRequest,
     IpReportRequest,
@@ -25,8 +27,6 @@ from .requests import (
     Resource,
     UrlScanRequest,
 )
-from .scheduler import Scheduler
-from .upstream import Call, split_batches
 
 
 @dataclass(frozen=True)

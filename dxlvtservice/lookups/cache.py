@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .indicators import is_scan_id
-from .store.base import ReportStore, StoreStatus, StoreUnavailable
-from .store.local import LocalReports
+from ..core.indicators import is_scan_id
+from ..store.base import ReportStore, StoreStatus, StoreUnavailable
+from ..store.local import LocalReports
 
 STALE_RETENTION = 7 * 86400.0
 MEMORY_ENTRIES = 1024

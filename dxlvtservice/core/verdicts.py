@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from .errors import bad_request
+from ..errors import bad_request
 from .indicators import IndicatorType
 from .reports import HEURISTIC_LISTS, Report, Status, is_int
 

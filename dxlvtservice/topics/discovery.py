@@ -1,6 +1,6 @@
 """Finding the indicators a ``classify`` request names (docs/topics.md: `/classify`).
 
-Three sources, read in the request's order (:class:`~dxlvtservice.requests.ClassifyRequest`
+Three sources, read in the request's order (:class:`~dxlvtservice.topics.requests.ClassifyRequest`
 has checked them):
 
 - named indicators (fields ``domain``, ``url``, ``ip``, ``hash`` and its aliases);
@@ -50,8 +50,8 @@ from typing import Any
 import ioc_fanger
 from ioc_finder import find_iocs
 
-from .errors import ServiceError, bad_request
-from .indicators import Indicator, IndicatorType, detect_type, url_host
+from ..core.indicators import Indicator, IndicatorType, detect_type, url_host
+from ..errors import ServiceError, bad_request
 from .requests import Named, SearchWithin, Source
 from .sandbox import EXPRESSIONS
 

@@ -1,6 +1,6 @@
 """What ``/health`` reports: upstream status and calls, request counters.
 
-The same figures feed the Prometheus endpoint (:mod:`dxlvtservice.metrics`), so
+The same figures feed the Prometheus endpoint (:mod:`dxlvtservice.ops.metrics`), so
 every label they carry comes from a bounded set: topics, error codes,
 verdicts, endpoint names. Never an indicator, never the key.
 """
@@ -12,8 +12,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .errors import TOO_MANY_REQUESTS, UNAUTHORIZED, ServiceError
-from .upstream import Call
+from ..errors import TOO_MANY_REQUESTS, UNAUTHORIZED, ServiceError
+from ..lookups.upstream import Call
 
 
 class UpstreamStatus:

@@ -3,7 +3,7 @@
 In ``json`` every line the service writes is one JSON object with ``time``
 (ISO 8601, UTC), ``level``, ``logger`` and ``message``, plus the fields a line
 carries (docs/operations.md): lines a SIEM can ingest as they are. The API-key
-redaction (:mod:`dxlvtservice.redaction`) is a handler filter, so it applies
+redaction (:mod:`dxlvtservice.ops.redaction`) is a handler filter, so it applies
 to JSON lines as to text lines.
 """
 

@@ -10,7 +10,7 @@ reputation.
 
 The rules (what to export, with which hashes, name and trust level) are pure
 functions. :class:`TieExporter` applies them off the answer's path: results are
-judged once per verdict change (:class:`~dxlvtservice.events.VerdictMemory`),
+judged once per verdict change (:class:`~dxlvtservice.reputation.events.VerdictMemory`),
 news waits in a bounded queue, and one thread talks to TIE, retrying while TIE
 is absent or silent. ``dxlclient`` forbids synchronous requests on its
 callback threads, and a silent TIE holds a request for 30 s, so no request
@@ -31,8 +31,8 @@ from typing import Any, Protocol
 from dxlclient.exceptions import WaitTimeoutException
 from dxltieclient import TieClient
 
+from ..core.verdicts import Verdict
 from .events import VerdictMemory
-from .verdicts import Verdict
 
 EXTERNAL = 15
 """TIE's provider id for External reputations (``dxltieclient.constants.FileProvider``)."""

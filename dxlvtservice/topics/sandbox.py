@@ -20,7 +20,7 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
-from .errors import UNAVAILABLE, ServiceError, bad_request
+from ..errors import UNAVAILABLE, ServiceError, bad_request
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
 
-from . import SERVICE_TYPE
+from .. import SERVICE_TYPE
 
 PREFIX = "dxlvtservice_"
 PATH = "/metrics"

@@ -15,10 +15,10 @@ from typing import Any
 
 import requests
 
-from . import __version__
+from .. import __version__
+from ..core.indicators import v3_url_id
+from ..errors import BAD_GATEWAY, FORBIDDEN, GATEWAY_TIMEOUT, UNAUTHORIZED, ServiceError
 from .deadlines import Deadlines, WatchedAdapter
-from .errors import BAD_GATEWAY, FORBIDDEN, GATEWAY_TIMEOUT, UNAUTHORIZED, ServiceError
-from .indicators import v3_url_id
 
 # v2 endpoints: name -> (HTTP method, parameter carrying the resources, separator).
 V2_ENDPOINTS: dict[str, tuple[str, str, str]] = {

@@ -15,7 +15,7 @@ import math
 import re
 from typing import Any
 
-from .errors import bad_request
+from ..errors import bad_request
 
 MAX_DEPTH = 100
 """Nesting levels of arrays and objects; real alerts and reports use a dozen."""

@@ -16,13 +16,13 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from .config import Settings
+from ..config import Settings
+from ..core.indicators import Indicator, IndicatorType, is_internal
+from ..core.verdicts import Assessment, Rules, assess, overall_verdict, summary
+from ..errors import FORBIDDEN, TOO_MANY_REQUESTS, ServiceError
+from ..lookups.lookup import Lookups, Outcome, gather
 from .discovery import find_indicators
-from .errors import FORBIDDEN, TOO_MANY_REQUESTS, ServiceError
-from .indicators import Indicator, IndicatorType, is_internal
-from .lookups import Lookups, Outcome, gather
 from .requests import AnalyzeRequest, ClassifyRequest
-from .verdicts import Assessment, Rules, assess, overall_verdict, summary
 
 GUI = "https://www.virustotal.com/gui"
 _GUI_KINDS = {"file": "file", "url": "url", "domain": "domain", "ip": "ip-address"}

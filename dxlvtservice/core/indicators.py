@@ -19,7 +19,7 @@ from urllib.parse import unquote
 import idna
 from ada_url import URL, HostType
 
-from .errors import ServiceError, bad_request
+from ..errors import ServiceError, bad_request
 
 MAX_URL_LENGTH = 8192
 """Longer URLs are refused: far beyond what browsers and mail clients carry."""

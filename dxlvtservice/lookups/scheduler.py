@@ -1,8 +1,8 @@
 """One queue for every upstream call: coalescing, batching, quota units, deadlines.
 
-Callers :meth:`Scheduler.submit` a :class:`~dxlvtservice.upstream.Call` and get
+Callers :meth:`Scheduler.submit` a :class:`~dxlvtservice.lookups.upstream.Call` and get
 a ``Future`` at once; they never block. A single dispatcher thread takes quota
-units from :class:`~dxlvtservice.ledger.SharedQuota` and hands calls to a small
+units from :class:`~dxlvtservice.lookups.ledger.SharedQuota` and hands calls to a small
 worker pool. Identical lookups share one job; queued v2 report lookups with
 the same options are merged into one call of up to ``batch_size`` resources,
 and never more than the units free at that moment (batching saves round
@@ -10,7 +10,7 @@ trips, never quota). Each waiter has a deadline: as soon as the projected
 start of its job lies past it, the waiter is failed with 429 and the seconds
 to wait; a waiter whose call is still in flight at its deadline gets 504.
 
-The queue is kept in fair order (:mod:`~dxlvtservice.fairness`): slots go
+The queue is kept in fair order (:mod:`~dxlvtservice.core.fairness`): slots go
 round robin between the requesting clients that have lookups waiting, and the
 deadline projection reads the queue in that same order.
 """
@@ -27,10 +27,10 @@ from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import BAD_GATEWAY, GATEWAY_TIMEOUT, TOO_MANY_REQUESTS, UNAVAILABLE, ServiceError
-from .fairness import Place, RoundRobin
+from ..core.fairness import Place, RoundRobin
+from ..core.quota import late_reason
+from ..errors import BAD_GATEWAY, GATEWAY_TIMEOUT, TOO_MANY_REQUESTS, UNAVAILABLE, ServiceError
 from .ledger import Grant, SharedQuota
-from .quota import late_reason
 from .upstream import BATCHABLE, Call, UpstreamError, match_answers
 
 # How long a batchable call waits for company when the key is rate limited.

@@ -1,6 +1,6 @@
 """The key's quota ledger, shared by every service process that shares a store.
 
-The rule lives in :mod:`dxlvtservice.quota`; this module keeps its state, one
+The rule lives in :mod:`dxlvtservice.core.quota`; this module keeps its state, one
 JSON document, in a store (:mod:`dxlvtservice.store`) and changes it
 atomically by the store's clock: the cache directory's diskcache on one host,
 Redis in a fleet (docs/fleet.md). If the store fails, the ledger carries on in
@@ -18,10 +18,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import quota
-from .quota import Ledger, Limits
-from .store.base import LedgerStore, StoreStatus
-from .store.local import LocalLedger, MemoryLedger
+from ..core import quota
+from ..core.quota import Ledger, Limits
+from ..store.base import LedgerStore, StoreStatus
+from ..store.local import LocalLedger, MemoryLedger
 
 # Seconds between attempts to go back to a failed store.
 RETRY_STORE = 2.0
