@@ -48,6 +48,10 @@ def check_config(config_dir: Path) -> int:
         return 1
     for warning in settings.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if settings.unknown:
+        for problem in settings.unknown:
+            print(f"configuration error: {problem}", file=sys.stderr)
+        return 1
     print("configuration OK")
     return 0
 

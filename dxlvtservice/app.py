@@ -84,7 +84,7 @@ class VirusTotalService(Application):
     def on_load_configuration(self, config: Any) -> None:
         """Validate our own file in full (dxlbootstrap has read the pool sections)."""
         settings = load(Path(self._config_dir))
-        for warning in settings.warnings:
+        for warning in (*settings.warnings, *settings.unknown):
             logger.warning("Configuration: %s", warning)
         self.settings = settings
         self._build(settings)

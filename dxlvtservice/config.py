@@ -7,10 +7,13 @@ error naming its section and key rather than a surprise hours later.
 from __future__ import annotations
 
 import configparser
+import dataclasses
+import difflib
 import ipaddress
 import os
 import re
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +102,18 @@ class Settings:
     fleet: Fleet | None = None
     min_refresh: float = 60.0
     warnings: tuple[str, ...] = ()
+    unknown: tuple[str, ...] = ()
+    """Sections and keys the service does not know (typos): errors for --check-config,
+    warnings at start-up."""
+
+
+def _closest(name: str, known: Mapping[str, object]) -> str:
+    """`` (did you mean X?)`` for the known name closest to ``name``, if any is close."""
+    match = difflib.get_close_matches(name.lower(), [k.lower() for k in known], n=1)
+    if not match:
+        return ""
+    spelled = {k.lower(): (v if isinstance(v, str) else k) for k, v in known.items()}
+    return f" (did you mean {spelled[match[0]]}?)"
 
 
 class _Reader:
@@ -106,12 +121,31 @@ class _Reader:
 
     def __init__(self, parser: configparser.ConfigParser) -> None:
         self._parser = parser
+        self._known: dict[str, dict[str, str]] = {}  # section -> lower-case key -> key
 
     def raw(self, section: str, key: str) -> str | None:
+        self._known.setdefault(section, {})[key.lower()] = key
         if not self._parser.has_option(section, key):
             return None
         value = self._parser.get(section, key, raw=True).strip()
         return value or None
+
+    def unknown(self) -> list[str]:
+        """Every section and key in the file that no reading asked for, with the
+        closest known name (every key is read, set or not, so what was never
+        asked for is a typo)."""
+        problems = []
+        for section in self._parser.sections():
+            keys = self._known.get(section)
+            if keys is None:
+                problems.append(f"[{section}]: unknown section{_closest(section, self._known)}")
+                continue
+            for option in self._parser.options(section):
+                if option not in keys:
+                    spelled = {name.lower(): name for name in keys.values()}
+                    hint = _closest(option, spelled)
+                    problems.append(f"[{section}] {option}: unknown key{hint}")
+        return problems
 
     def fail(self, section: str, key: str, problem: str) -> ConfigError:
         return ConfigError(f"[{section}] {key}: {problem}")
@@ -400,7 +434,7 @@ def parse(
     )
     api_version = number("VirusTotal", "apiVersion", 3, minimum=2, maximum=3)
     cache_dir = reader.raw("Cache", "cacheDirectory")
-    return Settings(
+    settings = Settings(
         api_key=_api_key(reader, config_dir, environ),
         instance_name=reader.text("General", "instanceName", socket.gethostname()),
         base_url=_base_url(reader),
@@ -442,6 +476,7 @@ def parse(
         min_refresh=number("Limits", "minRefreshSec", 60),
         warnings=tuple(warnings),
     )
+    return dataclasses.replace(settings, unknown=tuple(reader.unknown()))
 
 
 def load(config_dir: Path, environ: dict[str, str] | None = None) -> Settings:

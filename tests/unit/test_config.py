@@ -148,6 +148,18 @@ def test_check_config_command(tmp_path):
     assert "configuration OK" in good.stdout
 
 
+def test_check_config_refuses_a_typo_that_start_up_only_warns_about(tmp_path):
+    write_dxlclient_config(tmp_path)
+    (tmp_path / "dxlvtservice.config").write_text(
+        f"[General]\napiKey = {KEY}\n[Cache]\ncacheApiResponse = no\n"
+    )
+    result = check(tmp_path)
+    assert result.returncode == 1
+    hint = "[Cache] cacheapiresponse: unknown key (did you mean cacheApiResponses?)"
+    assert hint in result.stderr
+    assert "configuration OK" not in result.stdout
+
+
 def test_check_config_names_a_missing_certificate(tmp_path):
     write_dxlclient_config(tmp_path)
     (tmp_path / "c.key").unlink()
@@ -155,3 +167,40 @@ def test_check_config_names_a_missing_certificate(tmp_path):
     result = check(tmp_path)
     assert result.returncode != 0
     assert "PrivateKey" in result.stderr
+
+
+def _uncommented_sample(tmp_path: Path) -> Path:
+    """The documented sample with every key set to its documented value."""
+    sample = (Path(__file__).resolve().parents[2] / "config" / "dxlvtservice.config").read_text()
+    lines = []
+    for line in sample.splitlines():
+        if line.startswith(";") and "=" in line:
+            key = line[1:].split("=", 1)[0].strip()
+            if key in ("apiKeyFile", "storeUrl", "storePasswordFile", "storeCaFile",
+                       "storeCertFile", "storeKeyFile", "cacheDirectory"):
+                continue  # files and servers that do not exist here
+            line = line[1:]
+        lines.append(line)
+    (tmp_path / "dxlvtservice.config").write_text("\n".join(lines), encoding="utf-8")
+    return tmp_path
+
+
+def test_every_documented_key_is_known(tmp_path):
+    settings = load(_uncommented_sample(tmp_path), {"VT_API_KEY": "k" * 64})
+    assert settings.unknown == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("[RateLimit]\nrequestPerMinute = 4\n",
+         "[RateLimit] requestperminute: unknown key (did you mean requestsPerMinute?)"),
+        ("[Ratelimit]\nrequestsPerMinute = 4\n",
+         "[Ratelimit]: unknown section (did you mean RateLimit?)"),
+        ("[Cache]\nzzz = 1\n", "[Cache] zzz: unknown key"),
+        ("[Nonsense]\na = 1\n", "[Nonsense]: unknown section"),
+    ],
+)
+def test_unknown_sections_and_keys_name_the_closest_known_one(tmp_path, text, problem):
+    (tmp_path / "dxlvtservice.config").write_text(text, encoding="utf-8")
+    assert load(tmp_path, {"VT_API_KEY": "k" * 64}).unknown == (problem,)
