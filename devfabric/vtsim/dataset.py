@@ -248,7 +248,7 @@ _ENGINE_FACTS: dict[tuple[str, str], tuple[tuple[tuple[str, int], ...], tuple[st
     ("file", "unsupported"): ((("type-unsupported", 70),), ()),
 }
 
-# Ground truth of the named examples, for measuring verdicts (README: verdict quality):
+# Ground truth of the named examples, for measuring verdicts (README.md: Verdicts, events and TIE):
 # what each example stands for, not what any rule says. Examples not listed are ambiguous.
 LABELS: dict[tuple[str, str], str] = {
     **{(kind, "malicious"): "malicious" for kind in ("file", "url", "domain", "ip")},

@@ -4,7 +4,7 @@ A report arrives in one of two shapes: v2, a flat object with a
 ``response_code``, and v3, a JSON:API object whose ``attributes`` carry the
 analysis; an error is ``{"error": {...}}`` (VirusTotal's v3 error object, or
 the service's own for a failed lookup). :meth:`Report.from_dict` reads any of
-them into a :class:`Report`, so that the verdict rules (README: Verdict rules)
+them into a :class:`Report`, so that the verdict rules (docs/verdicts.md)
 and the cache ask questions of one type instead of digging through dicts.
 Pure: no I/O.
 """

@@ -2,7 +2,7 @@
 
 Pure functions, so ``classify`` (reports fetched here) and ``analyze``
 (reports the requester already has) judge alike. Reports are read by
-:mod:`reports`; here each rule is a small function of (report, rules) that
+:mod:`~dxlvtservice.core.reports`; here each rule is a small function of (report, rules) that
 fires with a reason and a signal, and :func:`judge` applies them in the
 documented order (docs/verdicts.md).
 """
@@ -300,7 +300,7 @@ def ids_flag(report: Report, rules: Rules, p: int, now: float) -> Finding | None
     return _reaches("ids", count, rules.ids_min, "high-severity IDS rules")
 
 
-# The order of README: Verdict rules: malicious evidence before benign evidence.
+# The order of docs/verdicts.md: malicious evidence before benign evidence.
 MALICIOUS_RULES: tuple[Rule, ...] = (at_least_m, preferred_engines, malicious_ratio, gti_malicious)
 TRUSTED_RULES: tuple[Rule, ...] = (popular, known_distributor, gti_benign, below_t)
 FLAG_RULES: tuple[Rule, ...] = (suspicious_flag, yara_flag, sigma_flag, ids_flag)

@@ -1,4 +1,4 @@
-"""Verdict events, once per indicator and verdict change (README: Verdict events).
+"""Verdict events, once per indicator and verdict change (docs/topics.md).
 
 Subscribers (playbooks, ticketing, SIEM bridges) act on every event, so a
 thousand lookups of one known malicious hash must be one event, not a

@@ -1,4 +1,4 @@
-"""File verdicts into Trellix/McAfee TIE as External reputations (README: TIE; docs/tie.md).
+"""File verdicts into Trellix/McAfee TIE as External reputations (docs/tie.md).
 
 TIE is the reputation store most DXL fabrics already run. A ``malicious`` or
 ``trusted`` file verdict becomes an External reputation (provider 15) there,

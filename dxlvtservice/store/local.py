@@ -1,7 +1,7 @@
 """The host-local store: diskcache in private directories, JSON only.
 
 Processes that share a cache directory share the quota ledger and the
-reports through it (README: Configuration). diskcache pickles by default, and
+reports through it (docs/configuration.md). diskcache pickles by default, and
 even its ``JSONDisk`` unpickles a row whose mode says pickle: anyone who can
 write to the cache directory can then run code in the service
 (CVE-2025-69872). :class:`JSONOnlyDisk` reads JSON rows only, and

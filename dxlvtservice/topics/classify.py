@@ -1,10 +1,10 @@
-"""``classify`` and ``analyze``: indicators in, verdicts out (README: Topics).
+"""``classify`` and ``analyze``: indicators in, verdicts out (docs/topics.md).
 
-Discovery and the verdict rules are pure (:mod:`discovery`, :mod:`verdicts`);
-this module turns lookups into result objects, and hands every request's
-results, with the report behind each, to the service's listeners (verdict
-events, TIE export), which act on what is news. Upstream trouble
-never fails a ``classify`` request: it shows in the affected results.
+Discovery and the verdict rules are pure (:mod:`~dxlvtservice.topics.discovery`,
+:mod:`~dxlvtservice.core.verdicts`); this module turns lookups into result
+objects, and hands every request's results, with the report behind each, to
+the service's listeners (verdict events, TIE export), which act on what is
+news. Upstream trouble never fails a ``classify`` request: it shows in the affected results.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def permalink(indicator: Indicator) -> str:
 
 
 def missing(type_: str, rules: Rules, reason: str) -> Assessment:
-    """The no-report verdict (README: Verdict rules), with the caller's reason."""
+    """The no-report verdict (docs/verdicts.md), with the caller's reason."""
     return dataclasses.replace(assess(type_, None, rules), reason=reason)
 
 

@@ -34,8 +34,8 @@ Hostile input is bounded: runs of brackets and hyphens that make ioc-fanger's
 regular expressions quadratic are blanked, text is searched in pieces of at
 most :data:`CHUNK_CHARS` characters, the time budget is checked between pieces
 and strings (and bounds the JSONata evaluation, which runs in a worker
-process, :mod:`sandbox`, whose regular expressions are refused), and the search
-stops as soon as there are surely more indicators than allowed.
+process, :mod:`~dxlvtservice.topics.sandbox`, whose regular expressions are
+refused), and the search stops as soon as there are surely more indicators than allowed.
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 
 A payload comes from any client on the fabric. ``from_payload`` of the
 topic's request type (:data:`TOPIC_REQUESTS`) decodes it within bounds
-(:mod:`payloads`) and checks every field's JSON type and value. Handlers get
+(:mod:`~dxlvtservice.topics.payloads`) and checks every field's JSON type and value. Handlers get
 one of the frozen values below, never the raw document, so a field nobody
 checked cannot reach the scheduler or VirusTotal.
-Anything wrong is a 400 with one sentence naming the field (README: Topics).
+Anything wrong is a 400 with one sentence naming the field (docs/topics.md).
 
 - Fields a topic does not know are ignored, as the original VirusTotal DXL
   service ignored them: clients may send more than a topic reads.

@@ -24,7 +24,7 @@ from dxlclient.message import ErrorResponse, Message, Request
 from devfabric.services import SERVICE_TYPE
 
 SPEC_CODES = frozenset({400, 401, 403, 429, 502, 503, 504})
-"""The error codes a client may see (README, "Errors on the fabric")."""
+"""The error codes a client may see (docs/errors.md)."""
 
 OK = "ok"
 INTERNAL_ERROR = "the service failed to process the request"

@@ -1,4 +1,4 @@
-"""Typed requests (README: Topics): each payload becomes a checked value or a 400 naming a field."""
+"""Typed requests (docs/topics.md): each payload becomes a checked value or a 400 naming a field."""
 
 from datetime import datetime
 
