@@ -119,17 +119,12 @@ class Report:
         return self.known or self.status is Status.NOT_FOUND
 
     @property
-    def hashes(self) -> tuple[str, ...]:
-        """The file's md5, sha1 and sha256 that the report carries, lower-case."""
-        return tuple(d.lower() for d in (self.md5, self.sha1, self.sha256) if d)
-
-    @property
     def file_hashes(self) -> dict[str, str] | None:
         """``{"md5", "sha1", "sha256"}`` lower-case when the report carries all three, else None."""
-        names = {"md5": self.md5, "sha1": self.sha1, "sha256": self.sha256}
-        if not all(names.values()):
+        md5, sha1, sha256 = self.md5, self.sha1, self.sha256
+        if not (md5 and sha1 and sha256):
             return None
-        return {kind: digest.lower() for kind, digest in names.items() if digest}
+        return {"md5": md5.lower(), "sha1": sha1.lower(), "sha256": sha256.lower()}
 
     @classmethod
     def from_dict(cls, type_: IndicatorType | str, raw: Any) -> Report:
@@ -151,7 +146,7 @@ def _read(type_: IndicatorType, raw: Any) -> Report:
     attributes = data.get("attributes") if isinstance(data, dict) else None
     if isinstance(attributes, dict):
         return _from_v3(attributes)
-    if isinstance(raw.get("data"), dict):
+    if is_v3_object(raw):
         return Report(Status.INCOMPLETE, api=3, problem="the v3 object has no attributes")
     return _from_v2(type_, raw)
 

@@ -60,7 +60,8 @@ def test_v2_figures_and_names():
     report = Report.from_dict("file", raw)
     assert (report.api, report.positives, report.total) == (2, 2, 70)
     assert report.results == {"Avast": "malicious", "Bkav": "undetected"}
-    assert report.hashes == ("a" * 32, SHA256)
+    assert (report.md5, report.sha1, report.sha256) == ("A" * 32, None, SHA256)
+    assert report.file_hashes is None  # a sha1 is missing
 
 
 def test_v2_heuristic_count():
