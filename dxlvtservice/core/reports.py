@@ -4,15 +4,17 @@ A report arrives in one of two shapes: v2, a flat object with a
 ``response_code``, and v3, a JSON:API object whose ``attributes`` carry the
 analysis; an error is ``{"error": {...}}`` (VirusTotal's v3 error object, or
 the service's own for a failed lookup). :meth:`Report.from_dict` reads any of
-them into a :class:`Report`, so that the verdict rules (docs/verdicts.md)
-and the cache ask questions of one type instead of digging through dicts.
+them into a :class:`Report`, so that the verdict rules (docs/verdicts.md),
+the cache, the upstream edge, the compatible topics and the TIE export ask
+questions of one type instead of digging through dicts. The raw JSON stays
+with it (``raw``): the cache keeps it and the compatible topics answer it.
 Pure: no I/O.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -36,13 +38,19 @@ HEURISTIC_LISTS = {
 OPINIONS = ("harmless", "undetected", "malicious", "suspicious")
 
 _V2_MEANINGS = {-2: "still queued for analysis", -1: "VirusTotal reported an error"}
-_V3_NOT_FOUND = "NotFoundError"
+V3_NOT_FOUND = "NotFoundError"
 
 
 class Status(StrEnum):
-    """What a report says about its indicator."""
+    """What a report says about its indicator.
+
+    ``INCOMPLETE``: VirusTotal has a report, but not the figures the verdict
+    rules need (a v3 object not analysed yet, a v2 report without valid
+    positives and total); it is an answer about the indicator all the same.
+    """
 
     FOUND = "found"
+    INCOMPLETE = "incomplete"
     NOT_FOUND = "not_found"
     QUEUED = "queued"
     ERROR = "error"
@@ -68,8 +76,9 @@ class Report:
     ``positives`` and ``total`` are the engine figures: v2 ``positives`` and
     ``total``; v3 ``last_analysis_stats.malicious`` and the engines that gave an
     opinion. ``heuristic`` is the v2 domain / IP detection count (None when the
-    lists are not lists). The fields after ``results`` are v3 attributes, empty
-    when the report lacks them.
+    lists are not lists). ``md5``, ``sha1``, ``sha256`` are a file's names (v2
+    fields or v3 attributes); the fields after them are v3 attributes, empty
+    when the report lacks them. ``raw`` is the JSON as it was read.
     """
 
     status: Status
@@ -92,35 +101,89 @@ class Report:
     sigma_stats: Mapping[str, int] = field(default_factory=dict)
     ids_stats: Mapping[str, int] = field(default_factory=dict)
     gti_verdict: str | None = None
+    raw: Any = field(default=None, compare=False, repr=False)
 
     @property
     def found(self) -> bool:
         return self.status is Status.FOUND
 
     @property
-    def hashes(self) -> tuple[str, ...]:
-        """The file's md5, sha1 and sha256 that the report carries, lower-case."""
-        return tuple(d.lower() for d in (self.md5, self.sha1, self.sha256) if d)
+    def known(self) -> bool:
+        """VirusTotal has a report on the indicator (found, complete or not)."""
+        return self.status in (Status.FOUND, Status.INCOMPLETE)
+
+    @property
+    def cacheable(self) -> bool:
+        """A fact about the indicator (it is known, or not found); errors and queued
+        answers are not."""
+        return self.known or self.status is Status.NOT_FOUND
+
+    @property
+    def file_hashes(self) -> dict[str, str] | None:
+        """``{"md5", "sha1", "sha256"}`` lower-case when the report carries all three, else None."""
+        md5, sha1, sha256 = self.md5, self.sha1, self.sha256
+        if not (md5 and sha1 and sha256):
+            return None
+        return {"md5": md5.lower(), "sha1": sha1.lower(), "sha256": sha256.lower()}
 
     @classmethod
     def from_dict(cls, type_: IndicatorType | str, raw: Any) -> Report:
         """Read a v2 report, a v3 object (whole or its ``data``), or an ``{"error": ...}``."""
-        type_ = IndicatorType(type_)
-        if not isinstance(raw, dict):
-            return cls(Status.ERROR, problem="the report is not a JSON object")
-        if raw.get("error") is not None:
-            return _from_error(raw["error"])
-        data = raw.get("data", raw)
-        attributes = data.get("attributes") if isinstance(data, dict) else None
-        if isinstance(attributes, dict):
-            return _from_v3(attributes)
-        return _from_v2(type_, raw)
+        return replace(_read(IndicatorType(type_), raw), raw=raw)
+
+    @classmethod
+    def failure(cls, message: str) -> Report:
+        """A lookup that failed with ``message``: no report, an error."""
+        return cls(Status.ERROR, problem=message)
+
+
+def _read(type_: IndicatorType, raw: Any) -> Report:
+    if not isinstance(raw, dict):
+        return Report(Status.ERROR, problem="the report is not a JSON object")
+    if raw.get("error") is not None:
+        return _from_error(raw["error"])
+    data = raw.get("data", raw)
+    attributes = data.get("attributes") if isinstance(data, dict) else None
+    if isinstance(attributes, dict):
+        return _from_v3(attributes)
+    if is_v3_object(raw):
+        return Report(Status.INCOMPLETE, api=3, problem="the v3 object has no attributes")
+    return _from_v2(type_, raw)
+
+
+def error_code(raw: Any) -> str:
+    """The ``code`` of a v3 error answer (``NotFoundError``, ``QuotaExceededError``...),
+    else ""."""
+    if isinstance(raw, dict) and isinstance(raw.get("error"), dict):
+        return str(raw["error"].get("code", ""))
+    return ""
+
+
+def is_v3_object(raw: Any) -> bool:
+    """Whether ``raw`` is a v3 JSON:API document: its ``data`` an object."""
+    return isinstance(raw, dict) and isinstance(raw.get("data"), dict)
+
+
+def echoes(raw: Any) -> tuple[str, ...]:
+    """What a v2 answer says it answers, case-folded: its ``resource`` (and, for a
+    URL scan, its ``url``). Batch answers are matched to their resources by these."""
+    if not isinstance(raw, dict):
+        return ()
+    return tuple(raw[n].casefold() for n in ("resource", "url") if isinstance(raw.get(n), str))
+
+
+def answered_for(raw: dict, requested: str) -> dict:
+    """A copy of a v2 answer that echoes ``requested`` as given, as VirusTotal does."""
+    answer = dict(raw)
+    if "resource" in answer:
+        answer["resource"] = requested
+    return answer
 
 
 def _from_error(error: Any) -> Report:
     if isinstance(error, dict):
-        if error.get("code") == _V3_NOT_FOUND:
-            return Report(Status.NOT_FOUND, api=3, response_code=0, problem=_V3_NOT_FOUND)
+        if error.get("code") == V3_NOT_FOUND:
+            return Report(Status.NOT_FOUND, api=3, response_code=0, problem=V3_NOT_FOUND)
         return Report(Status.ERROR, problem=str(error.get("message") or error.get("code")
                                                 or "unknown error"))  # fmt: skip
     return Report(Status.ERROR, problem=str(error))
@@ -157,8 +220,8 @@ def _from_v2(type_: IndicatorType, raw: dict) -> Report:
         return Report(Status.FOUND, api=2, response_code=1, heuristic=heuristic)
     positives, total = raw.get("positives"), raw.get("total")
     if not (is_int(positives) and is_int(total) and 0 <= positives <= total):
-        return Report(Status.ERROR, api=2, response_code=code,
-                      problem="the report has no valid positives and total")  # fmt: skip
+        problem = "the report has no valid positives and total"
+        return Report(Status.INCOMPLETE, api=2, response_code=code, problem=problem, **_names(raw))
     scans = raw.get("scans") if isinstance(raw.get("scans"), dict) else {}
     results = {
         engine: "malicious" if scan.get("detected") else "undetected"
@@ -170,20 +233,21 @@ def _from_v2(type_: IndicatorType, raw: dict) -> Report:
 
 
 def _from_v3(attributes: dict) -> Report:
+    name = attributes.get("meaningful_name")
+    names = {**_names(attributes), "meaningful_name": name if isinstance(name, str) else None}
     stats = attributes.get("last_analysis_stats")
     if not isinstance(stats, dict) or not stats:
         problem = "the v3 report has no last_analysis_stats (not analysed yet?)"
-        return Report(Status.ERROR, api=3, problem=problem)
+        return Report(Status.INCOMPLETE, api=3, problem=problem, **names)
     if not all(is_int(count) and count >= 0 for count in stats.values()):
         problem = "the v3 report's last_analysis_stats are not counts"
-        return Report(Status.ERROR, api=3, problem=problem)
+        return Report(Status.INCOMPLETE, api=3, problem=problem, **names)
     raw_results = attributes.get("last_analysis_results")
     results = {
         engine: result["category"]
         for engine, result in (raw_results.items() if isinstance(raw_results, dict) else ())
         if isinstance(result, dict) and isinstance(result.get("category"), str)
     }
-    name = attributes.get("meaningful_name")
     return Report(
         Status.FOUND,
         api=3,
@@ -192,7 +256,6 @@ def _from_v3(attributes: dict) -> Report:
         total=sum(stats.get(key, 0) for key in OPINIONS),
         suspicious=stats.get("suspicious", 0),
         results=results,
-        meaningful_name=name if isinstance(name, str) else None,
         popularity_ranks=_popularity(attributes.get("popularity_ranks")),
         known_distributors=_distributors(attributes.get("known_distributors")),
         trusted_verdict=_trusted_verdict(attributes.get("trusted_verdict")),
@@ -202,7 +265,7 @@ def _from_v3(attributes: dict) -> Report:
         ids_stats=_counts(attributes.get("crowdsourced_ids_stats"),
                           ("high", "medium", "low", "info")),
         gti_verdict=_gti_verdict(attributes.get("gti_assessment")),
-        **_names(attributes),
+        **names,
     )  # fmt: skip
 
 

@@ -375,7 +375,7 @@ def _judge_heuristic(type_: IndicatorType, report: Report, rules: Rules) -> Asse
 
 def judge(type_: IndicatorType, report: Report, rules: Rules, now: float) -> Assessment:
     """Apply the verdict rules to a report already read (rules 2-7 and the v3 rules)."""
-    if report.status in (Status.ERROR, Status.QUEUED):
+    if report.status in (Status.ERROR, Status.QUEUED, Status.INCOMPLETE):
         return _error(report.problem or "unknown error", report.response_code)
     if report.status is Status.NOT_FOUND:
         return _not_found(report.problem or "not found")
@@ -394,16 +394,19 @@ def assess(
 ) -> Assessment:
     """Apply the verdict rules to one report of an indicator of ``type_``.
 
-    ``report`` is a v2 or v3 report as VirusTotal answers it, None when there
-    is none (rule 1; callers with a better reason replace ``reason``), or
-    ``{"error": {...}}`` for a failed lookup (rule 2; a v3 ``NotFoundError``
+    ``report`` is a v2 or v3 report as VirusTotal answers it, or a
+    :class:`Report` already read (:meth:`Report.failure` for a failed lookup,
+    rule 2), None when there is none (rule 1; callers with a better reason
+    replace ``reason``), or ``{"error": {...}}`` (rule 2; a v3 ``NotFoundError``
     is rule 3). ``response_code`` of a v3 report is 1 when found and 0 when not.
     ``now`` (default: the clock) dates popularity ranks.
     """
     type_ = IndicatorType(type_)
     if report is None:
         return _missing("none was supplied")
-    return judge(type_, Report.from_dict(type_, report), rules, time.time() if now is None else now)
+    if not isinstance(report, Report):
+        report = Report.from_dict(type_, report)
+    return judge(type_, report, rules, time.time() if now is None else now)
 
 
 def overall_verdict(verdicts: Iterable[str]) -> Verdict:

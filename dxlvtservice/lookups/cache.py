@@ -1,7 +1,9 @@
 """The report cache's policy: what is kept, for how long, and a memory front.
 
-Only successful reports and not-found answers are stored, under keys built
-from the normalised indicator (:func:`report_keys`), in a report store
+Only reports and not-found answers are stored (a
+:class:`~dxlvtservice.core.reports.Report` says which it is; its raw JSON is
+what is kept), under keys built from the normalised indicator
+(:func:`report_keys`), in a report store
 (:mod:`dxlvtservice.store`: the cache directory's diskcache, or a fleet's
 Redis). Entries outlive their freshness (``STALE_RETENTION``) so that a
 request which cannot reach VirusTotal in time can still be answered with a
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.indicators import is_scan_id
+from ..core.reports import Report
 from ..store.base import ReportStore, StoreStatus, StoreUnavailable
 from ..store.local import LocalReports
 
@@ -61,7 +64,7 @@ def lookup_key(api: int, type_: str, value: str, variant: str = "") -> str:
     return f"{key}:{variant}" if variant else key
 
 
-def report_keys(api: int, type_: str, value: str, report: Any, variant: str = "") -> list[str]:
+def report_keys(api: int, type_: str, value: str, report: Report, variant: str = "") -> list[str]:
     """Every key a report is filed under: a file report under sha256, md5 and sha1.
 
     The first key names the entry (a file report's sha256, whichever hash it
@@ -70,37 +73,11 @@ def report_keys(api: int, type_: str, value: str, report: Any, variant: str = ""
     old analysis, which must not stand in for the file's current report.
     """
     keys = []
-    if type_ == "file" and isinstance(report, dict) and not is_scan_id(value):
-        fields = report.get("data", {}).get("attributes", {}) if api == 3 else report
-        if isinstance(fields, dict):
-            for name in ("sha256", "md5", "sha1"):
-                digest = fields.get(name)
-                if isinstance(digest, str) and digest:
-                    keys.append(lookup_key(api, type_, digest.lower(), variant))
+    if type_ == "file" and not is_scan_id(value):
+        digests = (report.sha256, report.md5, report.sha1)
+        keys = [lookup_key(api, type_, digest.lower(), variant) for digest in digests if digest]
     keys.append(lookup_key(api, type_, value, variant))
     return list(dict.fromkeys(keys))
-
-
-def is_found(report: Any) -> bool | None:
-    """True for a found report, False for a not-found answer, None for anything else.
-
-    Only the first two may be cached: errors and "still queued" never are.
-    """
-    if not isinstance(report, dict):
-        return None
-    if "response_code" in report:  # v2
-        code = report["response_code"]
-        if code == 0:
-            return False
-        # A "scan queued" answer also says 1, but carries a scan id and no results.
-        queued = "scan_id" in report and "positives" not in report
-        return True if code == 1 and not queued else None
-    if isinstance(report.get("data"), dict):  # v3 object
-        return True
-    error = report.get("error")
-    if isinstance(error, dict) and error.get("code") == "NotFoundError":
-        return False
-    return None
 
 
 class ReportCache:
@@ -236,16 +213,15 @@ class ReportCache:
                 self.misses += 1
         return entry if fresh else None
 
-    def put(self, keys: list[str], report: Any) -> None:
-        """File ``report`` under ``keys`` (the first names the entry) if it is a found or
-        not-found answer."""
-        found = is_found(report)
-        if self._store is None or found is None or not keys:
+    def put(self, keys: list[str], report: Report) -> None:
+        """File ``report``'s JSON under ``keys`` (the first names the entry) if it is a
+        fact about the indicator: known, or not found."""
+        if self._store is None or not report.cacheable or not keys:
             return
-        ttl = self.ttl if found else self.negative_ttl
+        ttl = self.ttl if report.known else self.negative_ttl
         if ttl <= 0:
             return
-        entry = CachedReport(report, self._clock(), not found)
+        entry = CachedReport(report.raw, self._clock(), not report.known)
         for key in keys:
             self._remember(key, entry)
         store = self._usable()

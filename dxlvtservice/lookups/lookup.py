@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.indicators import Indicator, is_ipv6
+from ..core.reports import Report
 from ..errors import GATEWAY_TIMEOUT, ServiceError
 from ..store.base import Claims
 from .cache import ReportCache, lookup_key, report_keys
@@ -67,11 +68,12 @@ class Outcome:
 
 @dataclass(frozen=True)
 class _Filing:
-    """Where a lookup's answer is looked for (``key``) and filed (``keys(report)``),
-    and the client whose turn its upstream call takes."""
+    """Where a lookup's answer is looked for (``key``), how it is read (``read(raw)``)
+    and filed (``keys(report)``), and the client whose turn its upstream call takes."""
 
     key: str
-    keys: Callable[[Any], list[str]]
+    read: Callable[[Any], Report]
+    keys: Callable[[Report], list[str]]
     client: str | None = None
 
 
@@ -150,7 +152,10 @@ class Lookups:
         call = Call(ENDPOINTS[api][kind], (value,), options)
         outcome: Future = Future()
         filing = _Filing(
-            key, lambda report: report_keys(api, kind, value, report, variant), client
+            key,
+            lambda raw: Report.from_dict(kind, raw),
+            lambda report: report_keys(api, kind, value, report, variant),
+            client,
         )
         if submits or self.claims is None:
             self._fetch(call, filing, outcome, submits=submits)
@@ -182,7 +187,8 @@ class Lookups:
                 fallback = Outcome(error=error) if submits else self._fallback(filing.key, error)
                 outcome.set_result(fallback)
                 return
-            self.cache.put(filing.keys(report), report)
+            read = filing.read(report)
+            self.cache.put(filing.keys(read), read)
             self._release(filing.key, claimed)
             outcome.set_result(Outcome(report, fetched=self._clock()))
 

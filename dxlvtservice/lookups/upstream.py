@@ -17,6 +17,7 @@ import requests
 
 from .. import __version__
 from ..core.indicators import v3_url_id
+from ..core.reports import V3_NOT_FOUND, echoes, error_code, is_v3_object
 from ..errors import BAD_GATEWAY, FORBIDDEN, GATEWAY_TIMEOUT, UNAUTHORIZED, ServiceError
 from .deadlines import Deadlines, WatchedAdapter
 
@@ -103,12 +104,6 @@ def _retry_after_header(response: requests.Response) -> float | None:
         return max(0.0, float(response.headers["Retry-After"]))
     except (KeyError, ValueError):
         return None
-
-
-def _error_code(body: Any) -> str:
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        return str(body["error"].get("code", ""))
-    return ""
 
 
 class VirusTotalClient:
@@ -203,10 +198,10 @@ class VirusTotalClient:
             raise UpstreamError(UNAUTHORIZED, "VirusTotal rejected the API key")
         self._raise_for_server_error(status)
         body = self._json(response)
-        if status == 404 and _error_code(body) == "NotFoundError":
+        if status == 404 and error_code(body) == V3_NOT_FOUND:
             return body
-        if status != 200 or not isinstance(body, dict) or not isinstance(body.get("data"), dict):
-            detail = _error_code(body) or f"HTTP {status}"
+        if status != 200 or not is_v3_object(body):
+            detail = error_code(body) or f"HTTP {status}"
             raise UpstreamError(BAD_GATEWAY, f"VirusTotal answered an error ({detail})")
         return body
 
@@ -250,7 +245,7 @@ def match_answers(resources: Sequence[str], answers: Sequence[Any]) -> Matched:
     matched: dict[int, Any] = {}
     strays = 0
     for answer in answers:
-        slots = next((wanted[echo] for echo in _echoes(answer) if wanted.get(echo)), [])
+        slots = next((wanted[echo] for echo in echoes(answer) if wanted.get(echo)), [])
         if not slots:
             strays += 1
             continue
@@ -280,14 +275,6 @@ def parse_overall_quotas(body: Any) -> tuple[int | None, ...]:
         number("api_requests_monthly", "allowed"),
         number("api_requests_monthly", "used"),
     )
-
-
-def _echoes(answer: Any) -> list[str]:
-    """What an answer says it answers: its ``resource`` (and, for URL scans, ``url``)."""
-    if not isinstance(answer, dict):
-        return []
-    names = ("resource", "url")
-    return [answer[n].casefold() for n in names if isinstance(answer.get(n), str)]
 
 
 def split_batches(resources: Sequence[str], size: int) -> list[tuple[str, ...]]:

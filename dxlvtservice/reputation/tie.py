@@ -31,6 +31,8 @@ from typing import Any, Protocol
 from dxlclient.exceptions import WaitTimeoutException
 from dxltieclient import TieClient
 
+from ..core.indicators import IndicatorType
+from ..core.reports import Report
 from ..core.verdicts import Verdict
 from .events import VerdictMemory
 
@@ -38,7 +40,6 @@ EXTERNAL = 15
 """TIE's provider id for External reputations (``dxltieclient.constants.FileProvider``)."""
 NO_OPINION = frozenset({0, 50})
 """Trust levels that say nothing: not set, unknown."""
-HASH_TYPES = ("md5", "sha1", "sha256")
 PENDING_EXPORTS = 1_000
 """Files waiting for TIE; past this, news is dropped (counted) until TIE catches up."""
 FIRST_RETRY_SEC = 1.0
@@ -61,26 +62,10 @@ class Export:
     comment: str
 
 
-def file_hashes(report: Any) -> dict[str, str] | None:
-    """md5, sha1 and sha256 of a v3 file object or a v2 file report; None unless all three."""
-    if not isinstance(report, dict):
-        return None
-    data = report.get("data", report)
-    fields = data.get("attributes", data) if isinstance(data, dict) else {}
-    if not isinstance(fields, dict):
-        return None
-    hashes = {kind: fields.get(kind) for kind in HASH_TYPES}
-    if not all(isinstance(value, str) and value for value in hashes.values()):
-        return None
-    return {kind: value.lower() for kind, value in hashes.items()}
-
-
-def file_name(report: dict, sha256: str) -> str:
+def file_name(report: Report, sha256: str) -> str:
     """The report's meaningful name (v3), else the sha256: TIE ignores nameless reports."""
-    data = report.get("data", report)
-    attributes = data.get("attributes") if isinstance(data, dict) else None
-    name = attributes.get("meaningful_name") if isinstance(attributes, dict) else None
-    return name if isinstance(name, str) and name.strip() else sha256
+    name = report.meaningful_name
+    return name if name and name.strip() else sha256
 
 
 def comment(result: dict) -> str:
@@ -121,10 +106,10 @@ class ExportPolicy:
             return self.malicious_level
         return self.trusted_level if verdict == Verdict.TRUSTED else None
 
-    def export(self, result: dict, report: Any) -> Export | None:
+    def export(self, result: dict, report: Report) -> Export | None:
         """The External reputation a file result asks for, or None (not a file, not listed)."""
         level = self.level(result.get("verdict", ""))
-        hashes = file_hashes(report) if result.get("type") == "file" else None
+        hashes = report.file_hashes if result.get("type") == IndicatorType.FILE else None
         if level is None or hashes is None:
             return None
         return Export(level, hashes, file_name(report, hashes["sha256"]), comment(result))
@@ -204,8 +189,11 @@ class TieExporter:
 
     def offer(self, results: list[dict], reports: list[Any]) -> None:
         """Hand over a request's results and their reports; only news about files is queued."""
-        for result, report in zip(results, reports, strict=True):
-            hashes = file_hashes(report) if result.get("type") == "file" else None
+        for result, raw in zip(results, reports, strict=True):
+            if result.get("type") != IndicatorType.FILE:
+                continue
+            report = Report.from_dict(IndicatorType.FILE, raw)
+            hashes = report.file_hashes
             if hashes is None:
                 continue
             news, _ = self._memory.observe(

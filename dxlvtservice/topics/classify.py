@@ -18,6 +18,7 @@ from typing import Any
 
 from ..config import Settings
 from ..core.indicators import Indicator, IndicatorType, is_internal
+from ..core.reports import Report
 from ..core.verdicts import Assessment, Rules, assess, overall_verdict, summary
 from ..errors import FORBIDDEN, TOO_MANY_REQUESTS, ServiceError
 from ..lookups.lookup import Lookups, Outcome, gather
@@ -136,7 +137,7 @@ class Classifier:
             elif error.code == TOO_MANY_REQUESTS:
                 assessment = missing(type_, rules, f"no report: {error.message}")
             else:
-                assessment = assess(type_, {"error": error.to_dict()}, rules)
+                assessment = assess(type_, Report.failure(error.message), rules)
             result.set_result(
                 (build_result(indicator, type_, assessment, outcome=outcome, error=error,
                               include_report=include_report), outcome.report)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.indicators import is_internal
+from ..core.reports import answered_for
 from ..errors import FORBIDDEN, ServiceError
 from ..lookups.lookup import Lookups, Outcome, gather
 from ..lookups.scheduler import Scheduler
@@ -154,9 +155,7 @@ class CompatibleTopics:
 
 def _as_answered(outcome: Outcome, requested: str) -> dict:
     """The report as VirusTotal would answer this request: ``resource`` echoes it."""
-    report = dict(outcome.report)
-    if "resource" in report:
-        report["resource"] = requested
+    report = answered_for(outcome.report, requested)
     if outcome.stale:
         report["stale"] = True
     return report

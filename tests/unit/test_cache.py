@@ -8,11 +8,17 @@ import zlib
 
 import diskcache
 
-from dxlvtservice.lookups.cache import ReportCache, is_found, lookup_key, report_keys
+from dxlvtservice.core.reports import Report
+from dxlvtservice.lookups.cache import ReportCache, lookup_key, report_keys
 
 FILE = {"response_code": 1, "md5": "A" * 32, "sha1": "b" * 40, "sha256": "c" * 64,
         "positives": 3, "total": 70}  # fmt: skip
 NOT_FOUND = {"response_code": 0, "resource": "d" * 32, "verbose_msg": "not found"}
+
+
+def read(raw) -> Report:
+    """A file report as the lookups read it before filing it."""
+    return Report.from_dict("file", raw)
 
 
 def make(tmp_path, now, **kwargs):
@@ -21,36 +27,26 @@ def make(tmp_path, now, **kwargs):
 
 
 def test_file_report_is_filed_under_every_hash():
-    keys = report_keys(2, "file", "c" * 64, FILE)
+    keys = report_keys(2, "file", "c" * 64, read(FILE))
     assert keys == [f"v2:file:{'c' * 64}", f"v2:file:{'a' * 32}", f"v2:file:{'b' * 40}"]
 
 
 def test_v3_file_report_is_filed_under_every_hash():
     report = {"data": {"attributes": {"md5": "1" * 32, "sha1": "2" * 40, "sha256": "3" * 64}}}
-    assert len(report_keys(3, "file", "1" * 32, report)) == 3
+    assert len(report_keys(3, "file", "1" * 32, read(report))) == 3
 
 
 def test_a_report_fetched_by_scan_id_is_filed_under_that_scan_id_only():
     scan_id = f"{'c' * 64}-1500000000"
-    assert report_keys(2, "file", scan_id, FILE) == [f"v2:file:{scan_id}"]
-
-
-def test_what_may_be_kept():
-    assert is_found(FILE) is True
-    assert is_found(NOT_FOUND) is False
-    assert is_found({"error": {"code": "NotFoundError"}}) is False
-    assert is_found({"data": {"id": "x"}}) is True
-    assert is_found({"response_code": -2}) is None
-    assert is_found({"response_code": 1, "scan_id": "x-1", "verbose_msg": "queued"}) is None
-    assert is_found({"error": {"code": "QuotaExceededError"}}) is None
-    assert is_found("garbage") is None
+    assert report_keys(2, "file", scan_id, read(FILE)) == [f"v2:file:{scan_id}"]
 
 
 def test_fresh_then_stale(tmp_path):
     now = [1000.0]
     cache = make(tmp_path, now)
     key = lookup_key(2, "file", "c" * 64)
-    cache.put(report_keys(2, "file", "c" * 64, FILE), FILE)
+    report = read(FILE)
+    cache.put(report_keys(2, "file", "c" * 64, report), report)
     assert cache.get_fresh(lookup_key(2, "file", "a" * 32)).report == FILE
     now[0] += 3600
     assert cache.get_fresh(key) is None
@@ -61,7 +57,7 @@ def test_fresh_then_stale(tmp_path):
 def test_negative_answers_use_their_own_ttl(tmp_path):
     now = [0.0]
     cache = make(tmp_path, now)
-    cache.put(["k"], NOT_FOUND)
+    cache.put(["k"], read(NOT_FOUND))
     now[0] += 599
     assert cache.get_fresh("k").negative
     now[0] += 1
@@ -71,7 +67,7 @@ def test_negative_answers_use_their_own_ttl(tmp_path):
 def test_max_age_forces_a_fresh_lookup(tmp_path):
     now = [0.0]
     cache = make(tmp_path, now)
-    cache.put(["k"], FILE)
+    cache.put(["k"], read(FILE))
     now[0] += 10
     assert cache.get_fresh("k", max_age=60) is not None
     assert cache.get_fresh("k", max_age=0) is None
@@ -79,13 +75,13 @@ def test_max_age_forces_a_fresh_lookup(tmp_path):
 
 def test_errors_are_never_kept(tmp_path):
     cache = make(tmp_path, [0.0])
-    cache.put(["k"], {"response_code": -2})
+    cache.put(["k"], read({"response_code": -2}))
     assert cache.get("k") is None
 
 
 def test_stored_as_json_not_pickle(tmp_path):
     cache = make(tmp_path, [0.0])
-    cache.put(["k"], FILE)
+    cache.put(["k"], read(FILE))
     cache.close()
     database = sqlite3.connect(tmp_path / "cache" / "reports" / "cache.db")
     modes = {row[0] for row in database.execute("SELECT mode FROM Cache")}
@@ -104,7 +100,7 @@ def test_directory_is_private(tmp_path):
 
 def test_persists_across_instances(tmp_path):
     first = make(tmp_path, [0.0])
-    first.put(["k"], FILE)
+    first.put(["k"], read(FILE))
     first.close()
     assert make(tmp_path, [1.0]).get_fresh("k").report == FILE
 
@@ -114,7 +110,7 @@ def test_entry_limit_evicts_oldest(tmp_path):
     cache = make(tmp_path, now, max_entries=10)
     for i in range(12):
         now[0] += 1
-        cache.put([f"k{i}"], FILE)
+        cache.put([f"k{i}"], read(FILE))
     assert cache.entries() <= 10
     assert cache.get("k11") is not None
     assert cache.get("k0") is None
@@ -126,13 +122,13 @@ def test_corrupt_cache_degrades_to_no_cache(tmp_path):
     (directory / "cache.db").write_bytes(b"this is not a database" * 100)
     cache = make(tmp_path, [0.0])
     assert cache.stats()["status"] == "degraded"
-    cache.put(["k"], FILE)
+    cache.put(["k"], read(FILE))
     assert cache.get_fresh("k") is None
 
 
 def test_disabled_cache_keeps_nothing(tmp_path):
     cache = make(tmp_path, [0.0], enabled=False)
-    cache.put(["k"], FILE)
+    cache.put(["k"], read(FILE))
     assert cache.get("k") is None
     assert cache.stats()["status"] == "disabled"
 
@@ -141,9 +137,9 @@ def test_memory_front_defers_to_a_newer_report_from_another_process(tmp_path):
     now = [0.0]
     ours = make(tmp_path, now)
     theirs = make(tmp_path, now)
-    ours.put(["k"], FILE)
+    ours.put(["k"], read(FILE))
     assert ours.get_fresh("k").report == FILE  # from memory
     now[0] += 3600
     newer = {**FILE, "positives": 9}
-    theirs.put(["k"], newer)
+    theirs.put(["k"], read(newer))
     assert ours.get_fresh("k").report == newer

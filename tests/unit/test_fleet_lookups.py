@@ -8,6 +8,7 @@ import pytest
 
 from dxlvtservice.core.indicators import Indicator, IndicatorType
 from dxlvtservice.core.quota import Limits
+from dxlvtservice.core.reports import Report
 from dxlvtservice.lookups.cache import ReportCache, lookup_key
 from dxlvtservice.lookups.ledger import SharedQuota
 from dxlvtservice.lookups.lookup import Lookups
@@ -17,6 +18,7 @@ from dxlvtservice.lookups.upstream import UpstreamError
 DOMAIN = Indicator(IndicatorType.DOMAIN, "example.com")
 KEY = lookup_key(2, "domain", "example.com")
 FOUND = {"response_code": 1, "resolutions": [], "verbose_msg": "Domain found in dataset"}
+FOUND_REPORT = Report.from_dict("domain", FOUND)
 
 
 class OtherHost:
@@ -93,7 +95,7 @@ def test_a_lookup_another_host_is_fetching_waits_and_takes_its_answer(parts):
     outcome = lookups.report(2, DOMAIN)
     assert not outcome.done()
     assert claims.waiting[0][2] == pytest.approx(30)  # within the request's deadline
-    other_host_cache.put([KEY], FOUND)  # the other host files its answer, then releases
+    other_host_cache.put([KEY], FOUND_REPORT)  # the other host files its answer, then releases
     claims.finish()
     result = outcome.result(5)
     assert result.report == FOUND and result.cached
@@ -131,6 +133,6 @@ def test_a_wait_past_the_deadline_is_answered_504(parts):
 def test_a_fresh_cached_report_needs_no_claim(parts):
     claims = OtherHost({KEY})
     lookups, other_host_cache, _, _ = parts(claims)
-    other_host_cache.put([KEY], FOUND)
+    other_host_cache.put([KEY], FOUND_REPORT)
     assert lookups.report(2, DOMAIN).result(0).cached
     assert claims.waiting == [] and claims.ours == []

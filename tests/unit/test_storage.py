@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from diskcache.core import MODE_PICKLE
 
+from dxlvtservice.core.reports import Report
 from dxlvtservice.lookups.cache import ReportCache
 from dxlvtservice.store.local import UnsafeDirectory, open_private_cache, private_directory
 
@@ -26,6 +27,11 @@ class _Touch:
         return (Path.touch, (self.path,))
 
 
+def read(raw) -> Report:
+    """A file report as the lookups read it before filing it."""
+    return Report.from_dict("file", raw)
+
+
 def _plant(database: Path, sql: str, *params) -> None:
     connection = sqlite3.connect(database)
     with connection:
@@ -36,7 +42,7 @@ def _plant(database: Path, sql: str, *params) -> None:
 def test_a_planted_pickle_value_is_a_miss_and_never_runs(tmp_path):
     marker = tmp_path / "pwned"
     cache = ReportCache(tmp_path / "cache", max_entries=10, ttl=3600, negative_ttl=600)
-    cache.put(["k"], FILE)
+    cache.put(["k"], read(FILE))
     cache.close()
     planted = pickle.dumps(_Touch(marker))
     _plant(tmp_path / "cache" / "reports" / "cache.db",
@@ -106,6 +112,6 @@ def test_an_unsafe_directory_degrades_the_cache_with_a_reason(tmp_path):
     stats = cache.stats()
     assert stats["status"] == "degraded"
     assert "writable by group or others" in stats["last_error"]
-    cache.put(["k"], FILE)
+    cache.put(["k"], read(FILE))
     assert cache.get_fresh("k") is None
     assert not (directory / "reports").exists()

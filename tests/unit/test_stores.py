@@ -8,6 +8,7 @@ import pytest
 
 from devfabric.redis import RedisServer
 from dxlvtservice.core.quota import Limits
+from dxlvtservice.core.reports import Report
 from dxlvtservice.lookups.cache import ReportCache, report_keys
 from dxlvtservice.lookups.ledger import SharedQuota, share
 from dxlvtservice.store.base import StoreStatus, StoreUnavailable
@@ -15,6 +16,11 @@ from dxlvtservice.store.local import LocalLedger, LocalReports
 from dxlvtservice.store.redis import RedisClaims, RedisLedger, RedisReports, RedisStore
 
 NOON = 1_700_000_000.0
+
+
+def read(raw) -> Report:
+    """A file report as the lookups read it before filing it."""
+    return Report.from_dict("file", raw)
 
 
 def file_report(i: int) -> dict:
@@ -69,7 +75,7 @@ def ledgers(request, tmp_path):
 def test_a_file_report_under_three_hashes_is_one_entry(reports):
     store = reports(10)
     report = file_report(1)
-    keys = report_keys(2, "file", report["md5"], report)
+    keys = report_keys(2, "file", report["md5"], read(report))
     store.put(keys, {"report": report, "fetched": NOON, "negative": False}, 3600)
     assert store.count() == 1
     for key in keys:
@@ -81,7 +87,7 @@ def test_capacity_counts_entries_and_evicts_the_oldest_with_their_aliases(report
     store = reports(10)
     for i in range(12):
         report = file_report(i)
-        keys = report_keys(2, "file", report["sha256"], report)
+        keys = report_keys(2, "file", report["sha256"], read(report))
         store.put(keys, {"report": report, "fetched": NOON + i, "negative": False}, 3600 + i)
     assert store.count() <= 10
     newest = file_report(11)
@@ -96,7 +102,8 @@ def test_response_cache_max_size_holds_that_many_file_reports(reports):
     cache = ReportCache(reports(50), max_entries=50, ttl=3600, negative_ttl=600)
     for i in range(50):
         report = file_report(i)
-        cache.put(report_keys(2, "file", report["sha256"], report), report)
+        filed = read(report)
+        cache.put(report_keys(2, "file", report["sha256"], filed), filed)
     assert cache.entries() == 50
     for i in range(50):
         assert cache.get(f"v2:file:{file_report(i)['sha1']}") is not None
@@ -189,11 +196,13 @@ def test_without_its_store_the_cache_answers_from_memory_and_returns(own_server)
     cache = ReportCache(RedisReports(store, 100), max_entries=100, ttl=3600, negative_ttl=600,
                         clock=lambda: now[0], status=status)  # fmt: skip
     report = file_report(7)
-    cache.put(report_keys(2, "file", report["sha256"], report), report)
+    filed = read(report)
+    cache.put(report_keys(2, "file", report["sha256"], filed), filed)
     own_server.stop()
     assert cache.get_fresh(f"v2:file:{report['md5']}").report == report  # the memory front
     other = file_report(8)
-    cache.put(report_keys(2, "file", other["sha256"], other), other)  # the store is away
+    away = read(other)  # filed while the store is away
+    cache.put(report_keys(2, "file", other["sha256"], away), away)
     assert cache.get_fresh(f"v2:file:{other['sha1']}").report == other
     assert cache.stats()["status"] == "degraded"
     assert status.to_dict()["status"] == "degraded"

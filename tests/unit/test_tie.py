@@ -6,13 +6,13 @@ import threading
 
 import pytest
 
+from dxlvtservice.core.reports import Report
 from dxlvtservice.reputation.tie import (
     Export,
     ExportPolicy,
     TieExporter,
     TieUnavailable,
     comment,
-    file_hashes,
     file_name,
     held_by_another_provider,
 )
@@ -23,25 +23,20 @@ V2 = {"response_code": 1, "md5": MD5, "sha1": SHA1, "sha256": SHA256, "positives
 V3 = {"data": {"type": "file", "attributes": {**HASHES, "meaningful_name": "setup.exe"}}}
 
 
+def read(raw) -> Report:
+    return Report.from_dict("file", raw)
+
+
 def file_result(verdict: str = "malicious", indicator: str = SHA256) -> dict:
     link = f"https://www.virustotal.com/gui/file/{indicator}"
     return {"indicator": indicator, "type": "file", "verdict": verdict, "positives": 9,
             "total": 70, "permalink": link}  # fmt: skip
 
 
-def test_hashes_come_from_v3_attributes_or_v2_fields_and_need_all_three():
-    assert file_hashes(V3) == HASHES
-    assert file_hashes(V2) == HASHES
-    assert file_hashes({**V2, "md5": MD5.upper()}) == HASHES
-    assert file_hashes({"data": {"attributes": {"sha256": SHA256}}}) is None
-    assert file_hashes(None) is None
-    assert file_hashes({"error": {"code": 429}}) is None
-
-
 def test_the_filename_is_the_meaningful_name_else_the_sha256():
-    assert file_name(V3, SHA256) == "setup.exe"
-    assert file_name(V2, SHA256) == SHA256
-    assert file_name({"data": {"attributes": {"meaningful_name": " "}}}, SHA256) == SHA256
+    assert file_name(read(V3), SHA256) == "setup.exe"
+    assert file_name(read(V2), SHA256) == SHA256
+    assert file_name(read({"data": {"attributes": {"meaningful_name": " "}}}), SHA256) == SHA256
 
 
 def test_the_comment_gives_the_count_and_the_permalink():
@@ -66,13 +61,13 @@ def test_another_providers_definitive_reputation_holds_the_file(reputations, hel
 
 def test_policy_exports_only_listed_file_verdicts_at_their_levels():
     policy = ExportPolicy(malicious_level=15, trusted_level=70)
-    assert policy.export(file_result("malicious"), V3) == Export(
+    assert policy.export(file_result("malicious"), read(V3)) == Export(
         15, HASHES, "setup.exe", comment(file_result("malicious"))
     )
-    assert policy.export(file_result("trusted"), V3).trust_level == 70
-    assert policy.export(file_result("no_match"), V3) is None
-    assert policy.export({**file_result(), "type": "url"}, V3) is None
-    assert ExportPolicy(trusted_level=None).export(file_result("trusted"), V3) is None
+    assert policy.export(file_result("trusted"), read(V3)).trust_level == 70
+    assert policy.export(file_result("no_match"), read(V3)) is None
+    assert policy.export({**file_result(), "type": "url"}, read(V3)) is None
+    assert ExportPolicy(trusted_level=None).export(file_result("trusted"), read(V3)) is None
     assert ExportPolicy(trusted_level=None).verdicts == {"malicious"}
 
 
