@@ -88,7 +88,7 @@ def main(argv: list[str]) -> int:
             path = fabric.write_client_config(workdir / "observer", "bench-observer")
             with DxlClient(DxlClientConfig.create_dxl_config_from_file(str(path))) as observer:
                 observer.connect()
-                count = max(params.clients, params.floor_requesters)
+                count = max(params.clients, params.backlog_requesters, params.floor_requesters)
                 with Requesters(fabric, workdir / "requesters", count) as requesters:
                     results = Bench(fabric, observer, requesters, workdir, params).run()
     targets = evaluate(results)

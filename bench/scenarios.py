@@ -240,7 +240,8 @@ class Bench:
             p.backlog_seconds,
         )
         until = p.backlog_warmup + p.backlog_seconds
-        streams = [stream(f"{name}:{kind}:{index}") for index in range(p.backlog_requesters)]
+        # The same misses for every system: each system's cache is its own.
+        streams = [stream(f"backlog:{kind}:{index}") for index in range(p.backlog_requesters)]
         load = self.requesters.closed_loop(lookup, streams, REQUEST_TIMEOUT_SEC, until)
         rate = sustained_rate(load.answered_at, p.backlog_warmup, until)
         run = BacklogRun(
