@@ -22,12 +22,13 @@ from .scenarios import Bench, Params
 from .targets import evaluate
 
 RESULTS = Path(__file__).resolve().parent / "results"
-# A smoke run: every scenario, in about a minute.
+# A smoke run: every scenario, in about three minutes.
 QUICK = {
     "requests": 120,
     "distinct": 40,
     "clients": 4,
-    "burst": 16,
+    "backlog_warmup": 5,
+    "backlog_seconds": 20,
     "floor_requests": 50,
     "repetitions": 2,
 }
@@ -38,7 +39,9 @@ OPTIONS = {
     "latency_ms": "simulator latency per upstream call",
     "quota_per_minute": "simulator quota for both systems (ours is set to match)",
     "exponent": "Zipf exponent",
-    "burst": "distinct misses requested at once in the burst scenario",
+    "backlog_requesters": "clients keeping a backlog of misses",
+    "backlog_warmup": "seconds of a backlog before its measured window",
+    "backlog_seconds": "seconds of a backlog's measured window",
     "floor_requesters": "concurrent requesters in the floor scenario",
     "floor_requests": "requests per requester in one floor run",
     "repetitions": "measured floor runs of each service",
@@ -85,7 +88,7 @@ def main(argv: list[str]) -> int:
             path = fabric.write_client_config(workdir / "observer", "bench-observer")
             with DxlClient(DxlClientConfig.create_dxl_config_from_file(str(path))) as observer:
                 observer.connect()
-                count = max(params.clients, params.floor_requesters)
+                count = max(params.clients, params.backlog_requesters, params.floor_requesters)
                 with Requesters(fabric, workdir / "requesters", count) as requesters:
                     results = Bench(fabric, observer, requesters, workdir, params).run()
     targets = evaluate(results)

@@ -13,11 +13,10 @@ import json
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dxlclient.callbacks import ResponseCallback
 from dxlclient.client import DxlClient
 from dxlclient.client_config import DxlClientConfig
 from dxlclient.message import ErrorResponse, Message, Request
@@ -43,6 +42,8 @@ class LoadResult:
     latencies: tuple[float, ...]  # seconds
     errors: int  # error responses, timeouts and wrong answers
     wall: float  # seconds from the first request sent to the last answer
+    answered_at: tuple[float, ...] = ()  # when each good answer came, seconds after the start
+    answered_resources: tuple[str, ...] = ()  # what each good answer was about
 
     @property
     def requests(self) -> int:
@@ -61,65 +62,36 @@ class LoadResult:
         return percentile(self.latencies, q)
 
 
-def _request(topic: str, resource: str) -> Request:
-    request = Request(topic)
-    request.payload = json.dumps({"resource": resource}).encode()
-    return request
+@dataclass(frozen=True)
+class Lookup:
+    """A kind of request: its topic, and the payload field that names the resource.
 
+    A good answer is a response, not an error, about the resource asked: one
+    that echoes it in ``resource`` when that is the field asked with (file
+    reports, the echo service), else one that carries VirusTotal's
+    ``response_code`` (v2 domain reports echo nothing).
+    """
 
-def _good(response: Message, resource: str) -> bool:
-    if isinstance(response, ErrorResponse):
-        return False
-    try:
-        return json.loads(response.payload).get("resource") == resource
-    except (ValueError, AttributeError):
-        return False
+    topic: str
+    field: str = "resource"
 
+    def request(self, resource: str) -> Request:
+        request = Request(self.topic)
+        request.payload = json.dumps({self.field: resource}).encode()
+        return request
 
-class _Collector:
-    """Gathers the answers of a burst of asynchronous requests."""
-
-    def __init__(self, expected: int) -> None:
-        self.latencies: list[float] = []
-        self.errors = 0
-        self.last_answer = 0.0
-        self._expected = expected
-        self._done = threading.Condition()
-
-    def add(self, good: bool, latency: float) -> None:
-        with self._done:
-            if good:
-                self.latencies.append(latency)
-            else:
-                self.errors += 1
-            self.last_answer = time.perf_counter()
-            self._done.notify_all()
-
-    def answered(self) -> int:
-        return len(self.latencies) + self.errors
-
-    def wait(self, timeout: float) -> bool:
-        with self._done:
-            return self._done.wait_for(lambda: self.answered() >= self._expected, timeout)
-
-    def result(self, started: float) -> LoadResult:
-        """What was answered so far; a request still unanswered counts as an error."""
-        with self._done:
-            missing = self._expected - self.answered()
-            wall = (self.last_answer or time.perf_counter()) - started
-            return LoadResult(tuple(self.latencies), self.errors + missing, wall)
-
-
-class _Answer(ResponseCallback):
-    def __init__(self, collector: _Collector, resource: str) -> None:
-        super().__init__()
-        self._collector = collector
-        self._resource = resource
-        self.sent = time.perf_counter()
-
-    def on_response(self, response: Message) -> None:
-        latency = time.perf_counter() - self.sent
-        self._collector.add(_good(response, self._resource), latency)
+    def good(self, response: Message, resource: str) -> bool:
+        if isinstance(response, ErrorResponse):
+            return False
+        try:
+            answer = json.loads(response.payload)
+        except ValueError:
+            return False
+        if not isinstance(answer, dict):
+            return False
+        if self.field == "resource":
+            return answer.get("resource") == resource
+        return "response_code" in answer
 
 
 class Requesters:
@@ -150,27 +122,41 @@ class Requesters:
         self.close()
 
     def closed_loop(
-        self, topic: str, per_requester: Sequence[Sequence[str]], timeout: float
+        self,
+        lookup: Lookup,
+        per_requester: Sequence[Iterable[str]],
+        timeout: float,
+        stop_after: float = math.inf,
     ) -> LoadResult:
         """Requester ``i`` asks for ``per_requester[i]`` one after the other (each waits
-        for its answer), all requesters at once."""
+        for its answer), all requesters at once; none sends a request after
+        ``stop_after`` seconds (one in flight then is still awaited)."""
         if len(per_requester) > len(self.clients):
             raise ValueError(f"{len(per_requester)} requesters asked for, {len(self.clients)} here")
         latencies: list[list[float]] = [[] for _ in per_requester]
+        answered_at: list[list[float]] = [[] for _ in per_requester]
+        answered: list[list[str]] = [[] for _ in per_requester]
         errors = [0] * len(per_requester)
         start_line = threading.Barrier(len(per_requester) + 1)
+        started = math.inf  # set before the start line lets any requester go
 
         def requester(index: int) -> None:
             client = self.clients[index]
             start_line.wait()
             for resource in per_requester[index]:
                 sent = time.perf_counter()
+                if sent - started >= stop_after:
+                    break
                 try:
-                    good = _good(client.sync_request(_request(topic, resource), timeout), resource)
+                    answer = client.sync_request(lookup.request(resource), timeout)
+                    good = lookup.good(answer, resource)
                 except Exception:  # a timeout, or the fabric failing: the client sees an error
                     good = False
                 if good:
-                    latencies[index].append(time.perf_counter() - sent)
+                    done = time.perf_counter()
+                    latencies[index].append(done - sent)
+                    answered_at[index].append(done - started)
+                    answered[index].append(resource)
                 else:
                     errors[index] += 1
 
@@ -182,20 +168,15 @@ class Requesters:
         ]
         for thread in threads:
             thread.start()
-        start_line.wait()
         started = time.perf_counter()
+        start_line.wait()
         for thread in threads:
             thread.join()
         wall = time.perf_counter() - started
-        return LoadResult(tuple(t for each in latencies for t in each), sum(errors), wall)
-
-    def burst(self, topic: str, resources: Sequence[str], timeout: float) -> LoadResult:
-        """Send every request at once (asynchronously, dealt over the clients), then
-        wait for all answers; one missing after ``timeout`` counts as an error."""
-        collector = _Collector(len(resources))
-        started = time.perf_counter()
-        for index, resource in enumerate(resources):
-            client = self.clients[index % len(self.clients)]
-            client.async_request(_request(topic, resource), _Answer(collector, resource))
-        collector.wait(timeout)
-        return collector.result(started)
+        return LoadResult(
+            tuple(t for each in latencies for t in each),
+            sum(errors),
+            wall,
+            tuple(sorted(t for each in answered_at for t in each)),
+            tuple(resource for each in answered for resource in each),
+        )

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .measure import LoadResult
-from .scenarios import MAX_QUEUE_WAIT_SEC, FloorRun, Results, SystemRun
+from .scenarios import MAX_QUEUE_WAIT_SEC, BacklogRun, FloorRun, Results, SystemRun
 from .systems import REPORT_TOPIC, our_settings
-from .targets import MAX_P50_RATIO, MIN_THROUGHPUT_RATIO, Target
+from .targets import MAX_P50_RATIO, MIN_BACKLOG_RATIO, MIN_THROUGHPUT_RATIO, Target
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -43,12 +43,35 @@ def _zipf_rows(runs: Sequence[SystemRun]) -> list[list[object]]:
         [
             run.name,
             run.load.requests,
-            run.upstream.calls,
+            run.answered,
+            run.upstream.units,
+            f"**{run.units_per_answered:.2f}**",
             run.upstream.refusals,
             _errors(run.load),
+            run.upstream.calls,
             _ms(run.load.percentile(50)),
             _ms(run.load.percentile(99)),
             f"{run.load.wall:.1f}",
+        ]
+        for run in runs
+    ]
+
+
+def _backlog_rows(runs: Sequence[BacklogRun]) -> list[list[object]]:
+    return [
+        [
+            run.name,
+            run.kind,
+            f"{run.per_minute:.1f}",
+            run.allowed_per_minute,
+            f"**{run.ratio:.3f}**",
+            run.upstream.units,
+            run.upstream.refusals,
+            _errors(run.load),
+            run.upstream.calls,
+            f"{run.upstream.per_call:.2f}",
+            _ms(run.load.percentile(50)),
+            _ms(run.load.percentile(99)),
         ]
         for run in runs
     ]
@@ -86,9 +109,12 @@ def _zipf_section(results: Results) -> list[str]:
     header = [
         "system",
         "requests",
-        "upstream calls",
-        "quota refusals (204)",
+        "hashes answered",
+        "units",
+        "units per hash answered",
+        "VirusTotal refusals (204)",
         "client errors",
+        "upstream calls",
         "p50 ms",
         "p99 ms",
         "wall s",
@@ -100,43 +126,50 @@ def _zipf_section(results: Results) -> list[str]:
         f"{p.exponent:g}, seed {p.seed}) over {p.distinct} hashes, of which "
         f"{results.workload.distinct} were drawn; {p.clients} concurrent dxlclient clients "
         f"on `{REPORT_TOPIC}`. The simulator answers each call in {p.latency_ms} ms and "
-        f"allows {p.quota_per_minute} calls a minute and {p.quota_per_day} a day, for both "
+        f"allows {p.quota_per_minute} units a minute and {p.quota_per_day} a day, for both "
         "systems, each starting from a fresh simulator state. dxlvtservice starts with an "
         f"empty cache and is set for that quota: {settings}.",
         "",
         *_table(header, _zipf_rows(results.systems)),
         "",
-        "Latency percentiles are over the requests that got a good answer.",
+        "Units are the simulator's count: one per hash of a v2 batch, one per other call; "
+        "a refused call costs none. A hash counts as answered when at least one request "
+        "for it got its report. Latency percentiles are over the requests that got a good "
+        "answer.",
     ]
 
 
-def _burst_section(results: Results) -> list[str]:
-    burst = results.burst
+def _backlog_section(results: Results) -> list[str]:
+    p = results.params
     header = [
-        "requests",
+        "system",
+        "misses",
+        "served / min",
+        "allowed / min",
+        "served / allowed",
+        "units",
+        "VirusTotal refusals",
+        "client errors",
         "upstream calls",
         "resources per call",
-        "client errors",
         "p50 ms",
         "p99 ms",
-        "wall s",
-    ]
-    row = [
-        burst.load.requests,
-        burst.upstream.calls,
-        f"{burst.upstream.per_call:.2f}",
-        _errors(burst.load),
-        _ms(burst.load.percentile(50)),
-        _ms(burst.load.percentile(99)),
-        f"{burst.load.wall:.1f}",
     ]
     return [
-        "## A burst of misses (dxlvtservice)",
+        "## A sustained backlog of misses",
         "",
-        f"{results.params.burst} distinct hashes that no cache has seen, all requested at "
-        "once (asynchronous requests over the clients).",
+        f"{p.backlog_requesters} clients each ask for fresh misses (file hashes, then "
+        "domains, that no cache has seen), one after the other, for "
+        f"{p.backlog_warmup} s of warm-up and a measured window of {p.backlog_seconds} s; "
+        "each system and each kind starts from a fresh simulator state with the same quota. "
+        "Served per minute is the rate of good answers between the answer instants that "
+        "bound the window; the quota allows "
+        f"{p.quota_per_minute} units a minute, so a system that kept to the quota and lost "
+        "none of it would serve that many file hashes (one unit each, four to a call) and "
+        "as many domains (one unit per call). Resources per call counts round trips "
+        "(batching), not quota; the other figures cover the whole run.",
         "",
-        *_table(header, [row]),
+        *_table(header, _backlog_rows(results.backlogs)),
     ]
 
 
@@ -169,7 +202,7 @@ def markdown(results: Results, targets: Sequence[Target], command: str) -> str:
         "",
         *_zipf_section(results),
         "",
-        *_burst_section(results),
+        *_backlog_section(results),
         "",
         *_floor_section(results),
         "",
@@ -177,7 +210,7 @@ def markdown(results: Results, targets: Sequence[Target], command: str) -> str:
         "",
         *_table(["target", "figure", "result"], outcomes),
         "",
-        "![latencies, upstream calls and the floor](latest.png)",
+        "![latencies, units, backlogs and the floor](latest.png)",
         "",
     ]
     return "\n".join(lines)
@@ -211,11 +244,11 @@ def _plot_latencies(axes: Axes, results: Results) -> None:
     axes.legend(loc="upper left")
 
 
-def _plot_upstream(axes: Axes, results: Results) -> None:
-    kinds = ("upstream calls", "quota refusals", "client errors")
+def _plot_units(axes: Axes, results: Results) -> None:
+    kinds = ("quota units", "hashes answered", "VirusTotal refusals", "client errors")
     width = 0.38
     for offset, (run, colour) in enumerate(zip(results.systems, (OURS, ANCHOR), strict=True)):
-        values = (run.upstream.calls, run.upstream.refusals, run.load.errors)
+        values = (run.upstream.units, run.answered, run.upstream.refusals, run.load.errors)
         where = [k + (offset - 0.5) * width for k in range(len(kinds))]
         axes.bar_label(axes.bar(where, values, width, color=colour, label=run.name), padding=2)
     distinct = results.workload.distinct
@@ -229,6 +262,64 @@ def _plot_upstream(axes: Axes, results: Results) -> None:
     axes.set_xticks(range(len(kinds)), kinds)
     axes.set_ylim(0, results.params.requests * 1.45)
     axes.set(title=f"Zipf workload: {results.params.requests} requests, same quota", ylabel="count")
+    axes.legend(loc="upper right")
+
+
+def _plot_backlogs(axes: Axes, results: Results) -> None:
+    """Answers over time in each backlog, against what the quota allows."""
+    p = results.params
+    ours = results.systems[0].name
+    for run in results.backlogs:
+        times = list(run.load.answered_at)
+        axes.step(
+            times,
+            range(1, len(times) + 1),
+            where="post",
+            color=OURS if run.name == ours else ANCHOR,
+            linestyle="-" if run.kind == "file hashes" else "--",
+            label=f"{run.name}, {run.kind} ({run.ratio:.2f} of allowed)",
+        )
+    end = p.backlog_warmup + p.backlog_seconds
+    axes.plot(
+        [0, end],
+        [0, p.quota_per_minute * end / 60],
+        color="black",
+        linestyle=":",
+        label=f"allowed: {p.quota_per_minute} units / min",
+    )
+    axes.axvspan(p.backlog_warmup, end, color="tab:green", alpha=0.08, label="measured window")
+    axes.set(
+        title=f"Backlogs of misses: answers over time (target {MIN_BACKLOG_RATIO} of allowed)",
+        xlabel="seconds",
+        ylabel="good answers",
+    )
+    axes.grid(True, alpha=0.3)
+    axes.legend(loc="upper left", fontsize="small")
+
+
+def _plot_backlog_ratios(axes: Axes, results: Results) -> None:
+    ours = results.systems[0].name
+    runs = results.backlogs
+    bars = axes.bar(
+        [f"{run.name}\n{run.kind}" for run in runs],
+        [run.ratio for run in runs],
+        color=[OURS if run.name == ours else ANCHOR for run in runs],
+    )
+    axes.bar_label(bars, fmt="%.3f", padding=2)
+    labels = [f"{run.upstream.refusals} refusals" for run in runs]
+    axes.bar_label(bars, labels=labels, label_type="center", color="white")
+    axes.axhline(
+        MIN_BACKLOG_RATIO,
+        color="tab:red",
+        linestyle="--",
+        linewidth=1,
+        label=f"target: at least {MIN_BACKLOG_RATIO}",
+    )
+    axes.set_ylim(0, 1.25)
+    axes.set(
+        title="Backlogs: served / allowed per minute, measured window", ylabel="served / allowed"
+    )
+    axes.tick_params(axis="x", labelsize="small")
     axes.legend(loc="upper right")
 
 
@@ -267,15 +358,20 @@ def _plot_floor(
 
 
 def plot(results: Results, path: Path) -> None:
-    """Four panels: Zipf latencies, upstream calls, and the floor's p50 and throughput."""
+    """Six panels: Zipf latencies and units, backlogs over time and their ratios, and the
+    floor's p50 and throughput."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, ((latencies, upstream), (p50, rate)) = plt.subplots(2, 2, figsize=(13, 9))
+    figure, ((latencies, units, backlogs), (p50, rate, ratios)) = plt.subplots(
+        2, 3, figsize=(19, 9)
+    )
+    _plot_backlog_ratios(ratios, results)
     _plot_latencies(latencies, results)
-    _plot_upstream(upstream, results)
+    _plot_units(units, results)
+    _plot_backlogs(backlogs, results)
     floor = results.floor
     requesters = results.params.floor_requesters
     _plot_floor(

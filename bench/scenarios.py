@@ -1,9 +1,11 @@
 """The benchmark's three scenarios, run one after the other on one fabric.
 
 1. ``zipf``: the same Zipf workload against the anchor (dxlvtapiservice 0.2.0),
-   then against ours, each with a fresh simulator state, ours with a fresh cache;
-2. ``burst``: many distinct v2 file-report misses at once against ours, to see
-   how many resources each upstream call carries;
+   then against ours, each with a fresh simulator state, ours with a fresh
+   cache: the quota units spent per distinct indicator;
+2. ``backlog``: a sustained backlog of misses (fresh file hashes, then fresh
+   domains) against each system: resources served per minute against the
+   units the quota allows per minute;
 3. ``floor``: ours answering from its cache against an echo service, both
    registered at once, in interleaved repetitions after a warm-up, so that a
    noisy machine hits both alike.
@@ -12,6 +14,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,15 +26,25 @@ from devfabric import Fabric
 
 from . import systems
 from .echo_service import ECHO_SERVICE_TYPE, ECHO_TOPIC
-from .measure import LoadResult, Requesters
-from .systems import REPORT_TOPIC
-from .workload import Workload, file_hashes, zipf_workload
+from .measure import LoadResult, Lookup, Requesters
+from .rates import sustained_rate
+from .systems import DOMAIN_TOPIC, REPORT_TOPIC
+from .workload import Workload, domain_stream, hash_stream, zipf_workload
 
 # dxlvtservice's default deadline for a request waiting for an upstream slot.
 MAX_QUEUE_WAIT_SEC = 60
 REQUEST_TIMEOUT_SEC = MAX_QUEUE_WAIT_SEC + 30
-# A public key allows 500 calls a day for 4 a minute; a scaled key keeps that ratio.
+# A public key allows 500 units a day for 4 a minute; a scaled key keeps that ratio.
 DAY_PER_MINUTE = 500 // 4
+
+FILE_REPORT = Lookup(REPORT_TOPIC)
+DOMAIN_REPORT = Lookup(DOMAIN_TOPIC, "domain")
+ECHO = Lookup(ECHO_TOPIC)
+# What a backlog asks for: v2 file reports (batchable, one unit per hash) and
+# v2 domain reports (one unit per call).
+BACKLOGS = {"file hashes": (FILE_REPORT, hash_stream), "domains": (DOMAIN_REPORT, domain_stream)}
+
+OURS, ANCHOR = "dxlvtservice", "dxlvtapiservice 0.2.0"
 
 logger = logging.getLogger("bench")
 
@@ -44,9 +57,11 @@ class Params:
     distinct: int = 150
     clients: int = 8
     latency_ms: int = 150
-    quota_per_minute: int = 60
+    quota_per_minute: int = 120
     exponent: float = 1.0
-    burst: int = 48
+    backlog_requesters: int = 8
+    backlog_warmup: int = 10  # seconds before the measured window
+    backlog_seconds: int = 60  # the measured window
     floor_requesters: int = 16
     floor_requests: int = 200  # per requester and run
     repetitions: int = 7
@@ -63,16 +78,18 @@ class Upstream:
     """What the simulator saw since its last reset."""
 
     calls: int
+    units: int  # quota units the calls it admitted cost
     refusals: int  # quota refusals: v2 204s (and v3 429s)
     resources: int  # resources asked for, over all calls
 
     @classmethod
     def from_stats(cls, stats: dict[str, Any]) -> Upstream:
         resources = sum(len(names) for names in stats["resources_by_endpoint"].values())
-        return cls(stats["calls"], stats["quota_refusals"], resources)
+        return cls(stats["calls"], stats["units"], stats["quota_refusals"], resources)
 
     @property
     def per_call(self) -> float:
+        """Resources per call: round trips saved by batching, not quota."""
         return self.resources / self.calls if self.calls else 0.0
 
 
@@ -81,6 +98,28 @@ class SystemRun:
     name: str
     load: LoadResult
     upstream: Upstream
+    answered: int  # distinct resources that got a good answer
+
+    @property
+    def units_per_answered(self) -> float:
+        """Quota units spent per distinct indicator answered (inf if none was)."""
+        return self.upstream.units / self.answered if self.answered else math.inf
+
+
+@dataclass(frozen=True)
+class BacklogRun:
+    """A sustained backlog of misses, and how close its service came to the quota."""
+
+    name: str
+    kind: str  # a key of BACKLOGS
+    load: LoadResult
+    upstream: Upstream
+    per_minute: float  # resources served per minute over the measured window
+    allowed_per_minute: int
+
+    @property
+    def ratio(self) -> float:
+        return self.per_minute / self.allowed_per_minute
 
 
 @dataclass(frozen=True)
@@ -120,7 +159,7 @@ class Results:
     params: Params
     workload: Workload
     systems: tuple[SystemRun, ...]  # ours, then the anchor
-    burst: SystemRun
+    backlogs: tuple[BacklogRun, ...]  # ours for each kind, then the anchor for each
     floor: FloorRun
 
 
@@ -152,17 +191,19 @@ class Bench:
             quota_per_day=p.quota_per_day,
         )
         with systems.running(systems.anchor(self.fabric, self.workdir / "anchor"), self.observer):
-            anchor = self._zipf("dxlvtapiservice 0.2.0", workload)
+            anchor = self._zipf(ANCHOR, workload)
+            anchor_backlogs = [self._backlog(ANCHOR, kind) for kind in BACKLOGS]
         settings = systems.our_settings(p.quota_per_minute, p.quota_per_day, MAX_QUEUE_WAIT_SEC)
         with systems.running(
             systems.ours(self.fabric, self.workdir / "ours", settings), self.observer
         ):
-            ours = self._zipf("dxlvtservice", workload)
-            burst = self._burst()
+            ours = self._zipf(OURS, workload)
+            our_backlogs = [self._backlog(OURS, kind) for kind in BACKLOGS]
             echo = systems.echo(self.fabric, self.workdir / "echo")
             with systems.running(echo, self.observer, ECHO_SERVICE_TYPE):
                 floor = self._floor(workload.most_common(p.floor_requesters))
-        return Results(p, workload, (ours, anchor), burst, floor)
+        backlogs = (*our_backlogs, *anchor_backlogs)
+        return Results(p, workload, (ours, anchor), backlogs, floor)
 
     def _zipf(self, name: str, workload: Workload) -> SystemRun:
         self.simulator.reset()
@@ -170,28 +211,57 @@ class Bench:
             "%s: %d requests from %d clients ...", name, len(workload.requests), self.params.clients
         )
         load = self.requesters.closed_loop(
-            REPORT_TOPIC, workload.split(self.params.clients), REQUEST_TIMEOUT_SEC
+            FILE_REPORT, workload.split(self.params.clients), REQUEST_TIMEOUT_SEC
         )
-        run = SystemRun(name, load, Upstream.from_stats(self.simulator.stats()))
+        answered = len(set(load.answered_resources))
+        run = SystemRun(name, load, Upstream.from_stats(self.simulator.stats()), answered)
         logger.info(
-            "%s: %.1f s, %d errors, %d upstream calls, %d quota refusals",
+            "%s: %.1f s, %d errors, %d units, %d quota refusals",
             name,
             load.wall,
             load.errors,
-            run.upstream.calls,
+            run.upstream.units,
             run.upstream.refusals,
         )
         return run
 
-    def _burst(self) -> SystemRun:
+    def _backlog(self, name: str, kind: str) -> BacklogRun:
+        """Fresh misses, asked one after the other by each requester, for the warm-up
+        and the measured window; the rate is taken over that window only."""
+        p = self.params
+        lookup, stream = BACKLOGS[kind]
         self.simulator.reset()
-        misses = file_hashes(self.params.burst, "burst")
-        logger.info("dxlvtservice: a burst of %d distinct misses ...", len(misses))
-        load = self.requesters.burst(REPORT_TOPIC, misses, REQUEST_TIMEOUT_SEC)
-        run = SystemRun(
-            "dxlvtservice, burst of misses", load, Upstream.from_stats(self.simulator.stats())
+        logger.info(
+            "%s: a backlog of %s misses, %d requesters, %d + %d s ...",
+            name,
+            kind,
+            p.backlog_requesters,
+            p.backlog_warmup,
+            p.backlog_seconds,
         )
-        logger.info("burst: %d resources in %d calls", run.upstream.resources, run.upstream.calls)
+        until = p.backlog_warmup + p.backlog_seconds
+        # The same misses for every system: each system's cache is its own.
+        streams = [stream(f"backlog:{kind}:{index}") for index in range(p.backlog_requesters)]
+        load = self.requesters.closed_loop(lookup, streams, REQUEST_TIMEOUT_SEC, until)
+        rate = sustained_rate(load.answered_at, p.backlog_warmup, until)
+        run = BacklogRun(
+            name,
+            kind,
+            load,
+            Upstream.from_stats(self.simulator.stats()),
+            rate * 60,
+            p.quota_per_minute,
+        )
+        logger.info(
+            "%s, %s: %.1f served a minute of %d allowed (%.3f), %d refusals, %d errors",
+            name,
+            kind,
+            run.per_minute,
+            run.allowed_per_minute,
+            run.ratio,
+            run.upstream.refusals,
+            load.errors,
+        )
         return run
 
     def _floor(self, cached: list[str]) -> FloorRun:
@@ -201,8 +271,8 @@ class Bench:
             for requester in range(p.floor_requesters)
         ]
 
-        def measure(topic: str) -> LoadResult:
-            return self.requesters.closed_loop(topic, plan, REQUEST_TIMEOUT_SEC)
+        def measure(lookup: Lookup) -> LoadResult:
+            return self.requesters.closed_loop(lookup, plan, REQUEST_TIMEOUT_SEC)
 
         logger.info(
             "floor: %d warm-up and %d measured runs of echo and of cache hits, %d requesters ...",
@@ -211,15 +281,15 @@ class Bench:
             p.floor_requesters,
         )
         for _ in range(p.warmups):
-            measure(ECHO_TOPIC)
-            measure(REPORT_TOPIC)
+            measure(ECHO)
+            measure(FILE_REPORT)
         self.simulator.reset()
         echo: list[LoadResult] = []
         ours: list[LoadResult] = []
         for repetition in range(p.repetitions):
-            order = [(ECHO_TOPIC, echo), (REPORT_TOPIC, ours)]
-            for topic, runs in order if repetition % 2 == 0 else reversed(order):
-                runs.append(measure(topic))
+            order = [(ECHO, echo), (FILE_REPORT, ours)]
+            for lookup, runs in order if repetition % 2 == 0 else reversed(order):
+                runs.append(measure(lookup))
         floor = FloorRun(tuple(echo), tuple(ours), self.simulator.stats()["calls"])
         logger.info(
             "floor: p50 ratio %.2f, throughput ratio %.2f", floor.p50_ratio, floor.throughput_ratio

@@ -1,4 +1,5 @@
-"""The benchmark's requests: file hashes drawn from a Zipf distribution.
+"""The benchmark's requests: file hashes drawn from a Zipf distribution, and
+endless streams of fresh file hashes and domains (misses no cache has seen).
 
 Pure and deterministic for a seed, so that every system under test gets the
 very same requests in the very same order, and a run can be repeated.
@@ -10,17 +11,30 @@ import hashlib
 import itertools
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 
-def file_hashes(count: int, label: str) -> list[str]:
-    """``count`` distinct sha256 hex digests; another ``label`` gives other hashes.
+def hash_stream(label: str) -> Iterator[str]:
+    """Distinct sha256 hex digests without end; another ``label`` gives other hashes.
 
     The simulator synthesises a report for any well-formed hash, so these are
     as good as real ones, and a fresh label means hashes no cache has seen.
     """
-    return [hashlib.sha256(f"bench:{label}:{rank}".encode()).hexdigest() for rank in range(count)]
+    for rank in itertools.count():
+        yield hashlib.sha256(f"bench:{label}:{rank}".encode()).hexdigest()
+
+
+def domain_stream(label: str) -> Iterator[str]:
+    """Distinct public domain names without end; another ``label`` gives other names."""
+    tag = hashlib.sha256(f"bench:{label}".encode()).hexdigest()[:8]
+    for rank in itertools.count():
+        yield f"d{rank}-{tag}.bench-misses.com"
+
+
+def file_hashes(count: int, label: str) -> list[str]:
+    """The first ``count`` hashes of :func:`hash_stream`."""
+    return list(itertools.islice(hash_stream(label), count))
 
 
 def zipf_weights(distinct: int, exponent: float) -> list[float]:

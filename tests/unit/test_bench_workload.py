@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from bench.workload import file_hashes, zipf_weights, zipf_workload
+from bench.workload import domain_stream, file_hashes, hash_stream, zipf_weights, zipf_workload
 
 
 def test_the_same_seed_gives_the_same_requests_and_another_seed_others():
@@ -60,3 +60,14 @@ def test_nonsense_sizes_are_refused():
         zipf_workload(10, 0)
     with pytest.raises(ValueError):
         zipf_workload(-1, 10)
+
+
+def test_streams_give_fresh_names_without_end_and_other_labels_give_others():
+    from itertools import islice
+
+    hashes = list(islice(hash_stream("backlog"), 500))
+    domains = list(islice(domain_stream("backlog"), 500))
+    assert len(set(hashes)) == len(set(domains)) == 500
+    assert hashes[:10] == file_hashes(10, "backlog")
+    assert not set(domains) & set(islice(domain_stream("other"), 500))
+    assert all(re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", name) for name in domains)
