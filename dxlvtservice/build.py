@@ -157,7 +157,8 @@ def build(
     upstream_status = UpstreamStatus(settings.api_version)
     client = VirusTotalClient(settings.base_url, settings.api_key, settings.request_timeout)
     quota = SharedQuota(stores.ledger, limits_of(settings), instances=instances,
-                        status=stores.status)  # fmt: skip
+                        status=stores.status,
+                        background_share=settings.background_share)  # fmt: skip
     cache = ReportCache(
         stores.reports,
         max_entries=settings.cache_max_entries,

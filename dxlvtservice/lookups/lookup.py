@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.indicators import Indicator, is_ipv6
+from ..core.lanes import INTERACTIVE
 from ..errors import GATEWAY_TIMEOUT, ServiceError
 from ..store.base import Claims
 from .cache import ReportCache, lookup_key, report_keys
@@ -68,11 +69,12 @@ class Outcome:
 @dataclass(frozen=True)
 class _Filing:
     """Where a lookup's answer is looked for (``key``) and filed (``keys(report)``),
-    and the client whose turn its upstream call takes."""
+    the client whose turn its upstream call takes, and the scheduler's lane it waits in."""
 
     key: str
     keys: Callable[[Any], list[str]]
     client: str | None = None
+    lane: str = INTERACTIVE
 
 
 def _done(outcome: Outcome) -> Future:
@@ -128,10 +130,12 @@ class Lookups:
         options: tuple[tuple[str, str], ...] = (),
         max_age: float | None = None,
         client: str | None = None,
+        lane: str = INTERACTIVE,
     ) -> Future:
         """A future :class:`Outcome` for ``indicator``'s report from API ``api``.
 
-        ``client`` is the requester whose turn an upstream call takes. A
+        ``client`` is the requester whose turn an upstream call takes; ``lane`` the
+        scheduler's lane it waits in (``background`` for enrichment). A
         ``max_age`` below ``min_refresh`` counts as ``min_refresh``. VirusTotal's
         v2 API knows IPv4 addresses only: an IPv6 address is always looked up
         through v3.
@@ -150,7 +154,7 @@ class Lookups:
         call = Call(ENDPOINTS[api][kind], (value,), options)
         outcome: Future = Future()
         filing = _Filing(
-            key, lambda report: report_keys(api, kind, value, report, variant), client
+            key, lambda report: report_keys(api, kind, value, report, variant), client, lane
         )
         if submits or self.claims is None:
             self._fetch(call, filing, outcome, submits=submits)
@@ -186,7 +190,9 @@ class Lookups:
             self._release(filing.key, claimed)
             outcome.set_result(Outcome(report, fetched=self._clock()))
 
-        submitted = self.scheduler.submit(call, deadline=deadline, client=filing.client)
+        submitted = self.scheduler.submit(
+            call, deadline=deadline, client=filing.client, lane=filing.lane
+        )
         submitted.add_done_callback(settle)
 
     def _claim_or_wait(
