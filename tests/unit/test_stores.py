@@ -11,8 +11,15 @@ from dxlvtservice.core.quota import Limits
 from dxlvtservice.lookups.cache import ReportCache, report_keys
 from dxlvtservice.lookups.ledger import SharedQuota, share
 from dxlvtservice.store.base import StoreStatus, StoreUnavailable
-from dxlvtservice.store.local import LocalLedger, LocalReports
-from dxlvtservice.store.redis import RedisClaims, RedisLedger, RedisReports, RedisStore
+from dxlvtservice.reputation.events import VerdictMemory
+from dxlvtservice.store.local import LocalLedger, LocalMemory, LocalReports
+from dxlvtservice.store.redis import (
+    RedisClaims,
+    RedisLedger,
+    RedisMemory,
+    RedisReports,
+    RedisStore,
+)
 
 NOON = 1_700_000_000.0
 
@@ -268,3 +275,77 @@ def test_waiting_on_a_key_nobody_holds_answers_at_once(redis_store):
         assert woken.is_set()
     finally:
         claims.close()
+
+
+# -- what was said of each indicator (verdict events, TIE export) ----------------
+
+
+@pytest.fixture(params=["local", "redis"])
+def memories(request):
+    """Two memories over the same records, as two hosts see them (local: one process)."""
+    if request.param == "local":
+        memory = LocalMemory(100)
+        return memory, memory
+    store = request.getfixturevalue("redis_store")
+    return RedisMemory(store, "events", 3600), RedisMemory(store, "events", 3600)
+
+
+def test_hosts_sharing_a_memory_publish_once(memories):
+    hosts = [VerdictMemory({"malicious"}, 3600, shared=memory) for memory in memories]
+    seen = [hosts[i % 2].observe("file:a", "malicious", NOON + i) for i in range(6)]
+    assert seen == [(True, None)] + [(False, "malicious")] * 5
+    assert hosts[1].observe("file:a", "clean", NOON + 7) == (False, "malicious")
+    assert hosts[0].observe("file:a", "malicious", NOON + 8) == (True, "clean")
+
+
+def test_concurrent_observations_on_two_hosts_are_news_once(memories):
+    """The judgement runs atomically: of 40 threads on two hosts, one says it is news."""
+    hosts = [VerdictMemory({"malicious"}, 3600, shared=memory) for memory in memories]
+    start = threading.Barrier(40)
+    news = []
+
+    def observe(i: int) -> None:
+        start.wait()
+        news.append(hosts[i % 2].observe("file:b", "malicious", NOON)[0])
+
+    threads = [threading.Thread(target=observe, args=(i,)) for i in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(news) == [False] * 39 + [True]
+
+
+def test_redis_memory_keeps_records_under_the_prefix_and_they_expire(redis_store):
+    memory = RedisMemory(redis_store, "tie", 30)
+    VerdictMemory({"malicious"}, 3600, shared=memory).observe("file:c", "malicious", NOON)
+    name = "test:memory:tie:file:c"
+    assert redis_store.client.keys("*") == [name.encode()]
+    assert 0 < redis_store.client.pttl(name) <= 30_000
+
+
+def test_the_local_memory_forgets_the_least_recently_used():
+    memory = LocalMemory(2)
+    for key in "abac":
+        memory.update(key, lambda record, now: ({"seen": True}, None))
+    assert memory.count() == 2
+    assert memory.update("b", lambda record, now: (None, record)) is None
+    assert memory.update("a", lambda record, now: (None, record)) == {"seen": True}
+
+
+def test_without_its_store_the_memory_remembers_alone_and_returns(own_server):
+    now = [NOON]
+    store = RedisStore(own_server.url, prefix="t")
+    memory = VerdictMemory({"malicious"}, 3600, shared=RedisMemory(store, "events", 3600),
+                           clock=lambda: now[0])  # fmt: skip
+    assert memory.observe("file:d", "malicious", NOON) == (True, None)
+    own_server.stop()
+    # The shared record is out of reach: this process remembers alone (and says it again).
+    assert memory.observe("file:d", "malicious", NOON + 1) == (True, None)
+    assert memory.observe("file:d", "malicious", NOON + 2) == (False, "malicious")
+    own_server.start()  # an empty store: nothing was saved
+    now[0] += 5  # past the retry interval
+    other = VerdictMemory({"malicious"}, 3600, shared=RedisMemory(store, "events", 3600))
+    assert memory.observe("file:e", "malicious", NOON + 3) == (True, None)
+    assert other.observe("file:e", "malicious", NOON + 4) == (False, "malicious")
+    store.close()
