@@ -10,8 +10,8 @@ from devfabric.redis import RedisServer
 from dxlvtservice.core.quota import Limits
 from dxlvtservice.lookups.cache import ReportCache, report_keys
 from dxlvtservice.lookups.ledger import SharedQuota, share
-from dxlvtservice.store.base import StoreStatus, StoreUnavailable
 from dxlvtservice.reputation.events import VerdictMemory
+from dxlvtservice.store.base import StoreStatus, StoreUnavailable
 from dxlvtservice.store.local import LocalLedger, LocalMemory, LocalReports
 from dxlvtservice.store.redis import (
     RedisClaims,
