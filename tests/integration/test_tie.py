@@ -7,38 +7,18 @@ was exported before it: the service exports from one thread, in order.
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
-from collections.abc import Iterator
 
-import pytest
 from dxlclient.message import Event
 
-from devfabric.tie import EXTERNAL, FIRST_INSTANCE_TOPIC, GTI, KNOWN_TRUSTED, TieDouble
+from devfabric.tie import EXTERNAL, FIRST_INSTANCE_TOPIC, GTI, KNOWN_TRUSTED
 from devfabric.vtsim.dataset import FILE_HASHES, FileIdentity, v3_file
 
-from .conftest import FAST, answer, connect, request
+from .conftest import FAST, answer, request
 
 FILES = {name: hashes["sha256"] for name, hashes in FILE_HASHES.items()}
 EXPORT = {**FAST, "TIE": {"exportVerdicts": "yes"}}
-
-
-@pytest.fixture(scope="module")
-def tie_client(fabric, tmp_path_factory):
-    client = connect(fabric, tmp_path_factory.mktemp("tie"), "tie-server")
-    yield client
-    client.destroy()
-
-
-@pytest.fixture
-def tie(tie_client, fabric) -> Iterator[TieDouble]:
-    """A TIE on the fabric for this test; nothing it was sent may carry the API key."""
-    double = TieDouble(tie_client)
-    yield double
-    double.stop()
-    sent = json.dumps([r.payload for r in double.reports]) + json.dumps(double.queries)
-    assert fabric.api_key not in sent
 
 
 def classify(dxl, payload: dict) -> dict:
