@@ -119,9 +119,9 @@ class VerdictMemory:
                 self._retry_at = self._clock() + RETRY_STORE
         return self._local.update(key, change)
 
-    def __len__(self) -> int:
-        shared = self._shared.count() if self._shared is not None else None
-        return self._local.count() if shared is None else shared
+    def remembered(self) -> int | None:
+        """Indicators remembered (None: the shared store does not count them cheaply)."""
+        return self._local.count() if self._shared is None else self._shared.count()
 
 
 def memory_key(result: dict[str, Any]) -> str | None:
@@ -184,10 +184,10 @@ class VerdictEvents:
             return
         self._thread.join(timeout)
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, int | None]:
         return {
             "published": self.published,
             "dropped": self.dropped,
             "pending": self._queue.qsize(),
-            "remembered": len(self._memory),
+            "remembered": self._memory.remembered(),
         }
