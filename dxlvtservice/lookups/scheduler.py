@@ -256,7 +256,7 @@ class Scheduler:
         if grant.units == 0:
             if grant.wait is None:
                 self._drop([head])
-                failures.append((head.waiters, _too_large(head.call)))
+                failures.append((head.waiters, _too_large(head.call, head.lane)))
                 return 0.0
             return grant.wait
         jobs = [ready[i] for i in group][: grant.units] if head.batchable else [head]
@@ -299,7 +299,7 @@ class Scheduler:
                     continue
                 job.waiters = [w for w in job.waiters if w.deadline >= start]
                 if slot is None:
-                    failures.append((late, _too_large(job.call)))
+                    failures.append((late, _too_large(job.call, job.lane)))
                 elif job.last_error is not None and job.not_before >= slot:
                     failures.append((late, job.last_error))
                 else:
@@ -466,7 +466,13 @@ def _quota_error(reason: str, wait: float) -> ServiceError:
     )
 
 
-def _too_large(call: Call) -> ServiceError:
+def _too_large(call: Call, lane: str) -> ServiceError:
+    if lane == BACKGROUND:
+        return ServiceError(
+            TOO_MANY_REQUESTS,
+            f"background lookups may never take {call.units} quota units: "
+            "backgroundShare leaves fewer in some window",
+        )
     return ServiceError(
         TOO_MANY_REQUESTS,
         f"this call needs {call.units} quota units, more than the key's limits ever allow at once",

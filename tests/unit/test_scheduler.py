@@ -471,3 +471,15 @@ def test_interactive_deadlines_are_projected_without_the_background_lane(tmp_pat
     clock.now += 10
     assert background[0].result(5) == [{"resource": "bg0.example"}]
     scheduler.stop(1)
+
+
+def test_a_share_of_less_than_one_unit_turns_background_lookups_away(tmp_path):
+    """Three units a minute, a quarter for the background: no background unit ever."""
+    quota = SharedQuota(tmp_path, Limits(per_minute=3), background_share=0.25)
+    scheduler = Scheduler(Recorder(), quota, batch_size=4, max_wait=60)
+    scheduler.start()
+    refused = scheduler.submit(Call("v2/domain/report", ("bg.example",)), lane="background")
+    error = refused.exception(5)
+    assert error.code == 429 and "backgroundShare" in error.message
+    assert scheduler.submit(Call("v2/domain/report", ("a.example",))).result(5)
+    scheduler.stop(1)
