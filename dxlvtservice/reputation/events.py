@@ -111,12 +111,17 @@ class VerdictMemory:
 
         if self._shared is not None and self._clock() >= self._retry_at:
             try:
-                return self._shared.update(key, change)
+                result = self._shared.update(key, change)
             except StoreUnavailable as error:
                 if not self._retry_at:
                     logger.warning("Shared verdict memory unavailable (%s); this process "
                                    "remembers alone meanwhile", error)  # fmt: skip
                 self._retry_at = self._clock() + RETRY_STORE
+            else:
+                if self._retry_at:
+                    logger.info("Shared verdict memory available again")
+                    self._retry_at = 0.0
+                return result
         return self._local.update(key, change)
 
     def remembered(self) -> int | None:
