@@ -149,6 +149,17 @@ def test_quota_is_shared_between_hosts_over_redis(redis_store):
     assert first.usage()["per_minute"] == {"limit": 4, "used": 4}
 
 
+def test_the_background_share_is_counted_fleet_wide(ledgers):
+    """Two hosts, 8 units a minute, a quarter for the background: once one host spent
+    the background's 2 units, the other has none for its background, 6 for requests."""
+    first, second = (SharedQuota(store, Limits(per_minute=8), background_share=0.25)
+                     for store in ledgers)  # fmt: skip
+    assert first.acquire(2, lane="background").units == 2
+    assert second.acquire(1, lane="background").units == 0
+    assert second.acquire(8).units == 6
+    assert first.usage()["background"]["per_minute"] == {"limit": 2, "used": 2}
+
+
 def test_share_is_one_instances_part_of_every_limit():
     alone = share(Limits(unit_gap=1.0, per_minute=4, per_day=500, per_month=None), 3)
     assert alone == Limits(unit_gap=3.0, per_minute=1, per_day=166, per_month=None)
