@@ -14,7 +14,8 @@ one) is cached, while a "queued for analysis" answer never is.
 In a fleet (docs/fleet.md) a cache miss first claims the indicator on the
 store: when another host is already fetching it, this one waits for that
 host's answer in the shared cache (within the request's deadline) instead of
-calling VirusTotal again.
+calling VirusTotal again. A background lookup (docs/quota.md, "Lanes") neither
+claims nor waits: a request on another host must never wait behind it.
 
 A forced refresh (``max_age`` below ``min_refresh``, e.g. 0) goes upstream at
 most once per ``min_refresh`` seconds for one indicator: within that time the
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.indicators import Indicator, is_ipv6
-from ..core.lanes import INTERACTIVE
+from ..core.lanes import BACKGROUND, INTERACTIVE
 from ..errors import GATEWAY_TIMEOUT, ServiceError
 from ..store.base import Claims
 from .cache import ReportCache, lookup_key, report_keys
@@ -156,7 +157,8 @@ class Lookups:
         filing = _Filing(
             key, lambda report: report_keys(api, kind, value, report, variant), client, lane
         )
-        if submits or self.claims is None:
+        if submits or self.claims is None or lane == BACKGROUND:
+            # A background lookup never claims: no host's request may wait behind it.
             self._fetch(call, filing, outcome, submits=submits)
         else:
             deadline = self._clock() + self.scheduler.max_wait
