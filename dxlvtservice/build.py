@@ -25,9 +25,9 @@ from .lookups.scheduler import Scheduler
 from .lookups.upstream import VirusTotalClient
 from .ops.health import UpstreamStatus
 from .reputation.enrichment import FirstInstanceEnricher
-from .reputation.events import VerdictEvents, VerdictMemory
+from .reputation.events import MEMORY_LIFETIME, VerdictEvents, VerdictMemory
 from .reputation.tie import DxlTie, ExportPolicy, TieExporter
-from .store.base import Claims, LedgerStore, ReportStore, StoreStatus
+from .store.base import Claims, LedgerStore, Memory, ReportStore, StoreStatus
 from .topics.classify import Classifier, Listener
 from .topics.compat import CompatibleTopics, Policy
 
@@ -43,6 +43,8 @@ class Stores:
     reports: ReportStore | Path
     claims: Claims | None = None
     close: Callable[[], None] = lambda: None
+    # What was said of each indicator (``events``, ``tie``), shared by a fleet; None: per process.
+    memory: Callable[[str, float], Memory] | None = None
 
 
 def limits_of(settings: Settings) -> Limits:
@@ -59,7 +61,7 @@ def open_stores(settings: Settings) -> Stores:
     if fleet is None:
         directory = settings.cache_directory
         return Stores(StoreStatus("local"), directory / "quota", directory)
-    from .store.redis import RedisClaims, RedisLedger, RedisReports, RedisStore
+    from .store.redis import RedisClaims, RedisLedger, RedisMemory, RedisReports, RedisStore
 
     store = RedisStore(
         fleet.store_url,
@@ -82,6 +84,7 @@ def open_stores(settings: Settings) -> Stores:
         RedisReports(store, settings.cache_max_entries),
         claims,
         close,
+        lambda name, lifetime: RedisMemory(store, name, lifetime),
     )
 
 
@@ -142,6 +145,14 @@ def hand_over(listeners: list[Listener]) -> Listener:
     return to_each
 
 
+def shared_memory(stores: Stores, name: str, interval: float) -> Memory | None:
+    """The fleet's memory ``name`` (None without a fleet): an indicator is remembered
+    for ``MEMORY_LIFETIME`` after it was last seen, or ``interval`` if longer."""
+    if stores.memory is None:
+        return None
+    return stores.memory(name, max(MEMORY_LIFETIME, interval))
+
+
 def build(
     settings: Settings,
     publish_verdict: Callable[[dict], None],
@@ -157,7 +168,8 @@ def build(
     upstream_status = UpstreamStatus(settings.api_version)
     client = VirusTotalClient(settings.base_url, settings.api_key, settings.request_timeout)
     quota = SharedQuota(stores.ledger, limits_of(settings), instances=instances,
-                        status=stores.status)  # fmt: skip
+                        status=stores.status,
+                        background_share=settings.background_share)  # fmt: skip
     cache = ReportCache(
         stores.reports,
         max_entries=settings.cache_max_entries,
@@ -175,12 +187,18 @@ def build(
     lookups = Lookups(cache, scheduler, claims=stores.claims, min_refresh=settings.min_refresh)
     policy = Policy(settings.allow_submissions, settings.internal_domains, settings.batch_size)
     events = VerdictEvents(
-        VerdictMemory(settings.publish_verdicts, settings.event_interval), publish_verdict
+        VerdictMemory(
+            settings.publish_verdicts,
+            settings.event_interval,
+            shared=shared_memory(stores, "events", settings.event_interval),
+        ),
+        publish_verdict,
     )
     tie = (
         TieExporter(
             ExportPolicy(settings.tie_malicious_level, settings.tie_trusted_level),
             DxlTie(dxl_client),
+            shared=shared_memory(stores, "tie", 0),
         )
         if settings.tie_export else None
     )  # fmt: skip

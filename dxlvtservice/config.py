@@ -96,6 +96,7 @@ class Settings:
     tie_malicious_level: int = 1
     tie_trusted_level: int | None = 70
     tie_enrich_first_instance: bool = False
+    background_share: float = 0.25
     log_format: str = "text"
     metrics_port: int | None = None
     metrics_bind_address: str = "127.0.0.1"
@@ -373,6 +374,20 @@ def _trust_level(
     return level
 
 
+def _background_share(reader: _Reader) -> float:
+    """The share of each quota window background lookups may use: above 0, at most 1."""
+    raw = reader.raw("TIE", "backgroundShare")
+    if raw is None:
+        return Settings.background_share
+    try:
+        share = float(raw)
+    except ValueError:
+        raise reader.fail("TIE", "backgroundShare", f"expected a number, got {raw!r}") from None
+    if not 0 < share <= 1:
+        raise reader.fail("TIE", "backgroundShare", f"must be above 0 and at most 1, got {raw}")
+    return share
+
+
 def _internal_domains(reader: _Reader) -> tuple[str, ...]:
     domains = []
     for suffix in reader.items("Classification", "internalDomains"):
@@ -469,6 +484,7 @@ def parse(
             reader, "trustedTrustLevel", 70, TRUSTED_TRUST_LEVELS, can_be_off=True
         ),
         tie_enrich_first_instance=reader.flag("TIE", "enrichFirstInstance", False),
+        background_share=_background_share(reader),
         log_format=_log_format(reader),
         metrics_port=number("Metrics", "port", None, minimum=1, maximum=65535, off_words=("off",)),
         metrics_bind_address=_bind_address(reader),

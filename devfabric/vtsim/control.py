@@ -51,6 +51,11 @@ class SimulatorControl:
         included), the quota windows in units, and the settings."""
         return self._call("GET", "stats")
 
+    def log(self) -> list[dict[str, Any]]:
+        """Each call the quota counted since the last reset, oldest first (at most 10,000):
+        ``at`` (the simulator's clock, seconds), ``endpoint``, ``resources``, ``units``."""
+        return self._call("GET", "log")["calls"]
+
     def reset(self, *, settings: bool = False) -> None:
         """Zero the counters and quota windows and clear the fault, releasing hung
         calls; with ``settings`` also go back to the settings it started with."""

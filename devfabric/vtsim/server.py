@@ -120,7 +120,7 @@ class _Handler(BaseHTTPRequestHandler):
             return call.rejected()
         if call.premium_only and not state.settings.premium:
             return Reply(403)  # the private API, to a public key
-        if call.metered and not state.admit(call.endpoint, call.units):
+        if call.metered and not state.admit(call.endpoint, call.units, call.resources):
             return call.refused()
         return call.reply()
 
@@ -158,6 +158,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if (method, action) == ("GET", "stats"):
                 return Reply(200, state.stats())
+            if (method, action) == ("GET", "log"):
+                return Reply(200, {"calls": state.log()})
             payload = json.loads(body or b"{}")
             if not isinstance(payload, dict):
                 raise ValueError("the request body must be a JSON object")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -18,6 +18,7 @@ from .quota import WINDOWS, Quota
 
 FAULTS = ("http500", "garbage", "hang", "reject_key", "reset", "dribble")
 HANG_LIMIT_SECONDS = 600.0  # a hung call gives up by itself after this long
+LOG_ENTRIES = 10_000  # metered calls the log keeps, the newest
 PUBLIC_BATCH, PREMIUM_BATCH = 4, 25  # v2 resources a key gets answered per call
 
 
@@ -86,6 +87,8 @@ class Counters:
     faults_injected: int = 0
     statuses: Counter = field(default_factory=Counter)
     in_progress: int = 0
+    # Each metered call: when the quota counted it, and what it cost (the newest LOG_ENTRIES).
+    log: deque = field(default_factory=lambda: deque(maxlen=LOG_ENTRIES))
 
 
 class SimulatorState:
@@ -98,6 +101,7 @@ class SimulatorState:
         self._settings = settings
         self._fault: Fault | None = None
         self._quota = Quota(settings.quota_limits, clock)
+        self._clock = clock
         self._counters = Counters()
         self._hang_release = threading.Event()
         self.stopping = threading.Event()
@@ -183,12 +187,16 @@ class SimulatorState:
         """Block until reset, stop, or :data:`HANG_LIMIT_SECONDS`."""
         self.release.wait(HANG_LIMIT_SECONDS)
 
-    def admit(self, endpoint: str, units: int) -> bool:
-        """Whether the quota has ``units`` for this call; a refusal is counted, and uses none."""
+    def admit(self, endpoint: str, units: int, resources: Sequence[str] = ()) -> bool:
+        """Whether the quota has ``units`` for this call; a refusal is counted, and uses none.
+        An admitted call is logged with the time the quota counted it."""
         with self._lock:
             if self._quota.try_acquire(units):
                 self._counters.units += units
                 self._counters.units_by_endpoint[endpoint] += units
+                entry = {"at": self._clock(), "endpoint": endpoint,
+                         "resources": list(resources), "units": units}  # fmt: skip
+                self._counters.log.append(entry)
                 return True
             self._counters.quota_refusals += 1
             return False
@@ -227,6 +235,11 @@ class SimulatorState:
             "fault": fault.mode if fault else None,
             "fault_count": fault.remaining if fault else None,
         }
+
+    def log(self) -> list[dict[str, Any]]:
+        """The metered calls since the last reset, oldest first (the newest LOG_ENTRIES)."""
+        with self._lock:
+            return list(self._counters.log)
 
     def stats(self) -> dict[str, Any]:
         with self._lock:

@@ -18,7 +18,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..core import quota
+from ..core import lanes, quota
+from ..core.lanes import INTERACTIVE, Books
 from ..core.quota import Ledger, Limits
 from ..store.base import LedgerStore, StoreStatus
 from ..store.local import LocalLedger, MemoryLedger
@@ -28,7 +29,7 @@ RETRY_STORE = 2.0
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-Action = Callable[[Ledger, Limits, float], tuple[Ledger | None, T]]
+Action = Callable[[Books, Limits, float], tuple[Books | None, T]]
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class Grant:
     units: int
     started: float = 0.0
     wait: float | None = 0.0
+    lane: str = INTERACTIVE
 
 
 def share(limits: Limits, instances: int) -> Limits:
@@ -100,8 +102,10 @@ class SharedQuota:
         *,
         instances: int = 1,
         status: StoreStatus | None = None,
+        background_share: float = 1.0,
     ) -> None:
         self.configured = limits
+        self.background_share = background_share
         self.instances = instances
         self.status = status or StoreStatus("local")
         self._clock = clock
@@ -117,7 +121,7 @@ class SharedQuota:
             self._store = LocalLedger(store, clock) if isinstance(store, Path) else store
         except Exception as error:  # any storage failure: keep serving, in memory
             self._degrade(error)
-        self._transact(lambda ledger, limits, now: (None, None))  # read the allowance in force
+        self._transact(lambda books, limits, now: (None, None))  # read the allowance in force
 
     def _degrade(self, error: BaseException) -> None:
         if self.degraded is None:
@@ -130,7 +134,7 @@ class SharedQuota:
         self._retry_at = self._clock() + RETRY_STORE
 
     def _transact(self, action: Action[T], allowance: Allowance | None = None) -> T:
-        """Run ``action(ledger, limits, now)`` in one transaction on the store (or, while it
+        """Run ``action(books, limits, now)`` in one transaction on the store (or, while it
         is away, in memory); a returned ledger is stored."""
         with self._lock:
             store = self._store
@@ -160,15 +164,19 @@ class SharedQuota:
         alone: bool = False,
     ) -> tuple[dict | None, T]:
         document = document if isinstance(document, dict) else {}
-        ledger = Ledger.from_json(document.get("ledger"))
+        books = Books(
+            Ledger.from_json(document.get("ledger")), Ledger.from_json(document.get("background"))
+        )
         if allowance is not None:
             document = {**document, "allowance": allowance.to_json()}
         self._allowance = Allowance.from_json(document.get("allowance")) or self._allowance
         limits = self._limits()
-        changed, result = action(ledger, share(limits, self.instances) if alone else limits, now)
-        if allowance is None and (changed is None or changed == ledger):
+        changed, result = action(books, share(limits, self.instances) if alone else limits, now)
+        if allowance is None and (changed is None or changed == books):
             return None, result
-        return {**document, "ledger": (changed or ledger).to_json()}, result
+        changed = changed or books
+        stored = {"ledger": changed.key.to_json(), "background": changed.background.to_json()}
+        return {**document, **stored}, result
 
     def _limits(self) -> Limits:
         allowance = self._allowance
@@ -189,18 +197,20 @@ class SharedQuota:
 
     # -- the scheduler's side ----------------------------------------------
 
-    def acquire(self, wanted: int, minimum: int = 1) -> Grant:
-        """Take up to ``wanted`` units now (at least ``minimum``), or say how long to wait.
+    def acquire(self, wanted: int, minimum: int = 1, lane: str = INTERACTIVE) -> Grant:
+        """Take up to ``wanted`` units now (at least ``minimum``) for ``lane``, or say how
+        long to wait.
 
         ``wait`` is None when a call of ``minimum`` units can never fit the limits.
         """
+        share = self.background_share
 
-        def take(ledger: Ledger, limits: Limits, now: float) -> tuple[Ledger | None, Grant]:
-            free = quota.free_units(ledger, limits, now)
+        def take(books: Books, limits: Limits, now: float) -> tuple[Books | None, Grant]:
+            free = lanes.free_units(books, limits, share, now, lane)
             units = wanted if free is None else min(wanted, free)
             if units >= minimum:
-                return quota.grant(ledger, limits, now, units), Grant(units, now)
-            start = quota.earliest_start(ledger, limits, now, minimum)
+                return lanes.grant(books, limits, now, units, lane), Grant(units, now, lane=lane)
+            start = lanes.earliest_start(books, limits, share, now, minimum, lane)
             return None, Grant(0, wait=None if start is None else max(0.0, start - now))
 
         return self._transact(take)
@@ -208,21 +218,25 @@ class SharedQuota:
     def settle(self, grant: Grant, *, refused: bool, retry_after: float | None = None) -> None:
         """Record how the granted call ended: answered, or refused by VirusTotal for quota."""
 
-        def record(ledger: Ledger, limits: Limits, now: float) -> tuple[Ledger, None]:
-            ledger = quota.restamp(ledger, grant.started, grant.units, now)
-            if refused:
-                return quota.refused(ledger, now, retry_after), None
-            return quota.answered(ledger), None
+        def record(books: Books, limits: Limits, now: float) -> tuple[Books, None]:
+            books = lanes.restamp(books, grant.started, grant.units, now, grant.lane)
+            key = books.key
+            key = quota.refused(key, now, retry_after) if refused else quota.answered(key)
+            return replace(books, key=key), None
 
         self._transact(record)
 
-    def projection(self, calls: list[int]) -> list[float | None]:
-        """When calls of these units could start, in order, as things stand (on this
-        host's clock: the store's may differ)."""
+    def projection(
+        self, calls: list[int], call_lanes: list[str] | None = None
+    ) -> list[float | None]:
+        """When calls of these units (in these lanes: interactive when not said) could
+        start, in order, as things stand (on this host's clock: the store's may differ)."""
+        share = self.background_share
+        queued = list(zip(calls, call_lanes or [INTERACTIVE] * len(calls), strict=True))
 
-        def project(ledger: Ledger, limits: Limits, now: float) -> tuple[None, list[float | None]]:
+        def project(books: Books, limits: Limits, now: float) -> tuple[None, list[float | None]]:
             offset = self._clock() - now
-            starts = quota.project(ledger, limits, now, calls)
+            starts = lanes.project(books, limits, share, now, queued)
             return None, [None if start is None else start + offset for start in starts]
 
         return self._transact(project)
@@ -230,15 +244,21 @@ class SharedQuota:
     def adopt(self, allowance: Allowance) -> None:
         """Take what VirusTotal says of the key: its limits and the units it counted."""
 
-        def record(ledger: Ledger, limits: Limits, now: float) -> tuple[Ledger, None]:
-            return quota.adopt_usage(ledger, now, allowance.day_used, allowance.month_used), None
+        def record(books: Books, limits: Limits, now: float) -> tuple[Books, None]:
+            key = quota.adopt_usage(books.key, now, allowance.day_used, allowance.month_used)
+            return replace(books, key=key), None
 
         self._transact(record, allowance)
 
     def usage(self) -> dict:
-        """Limits and what is used of each, for health."""
+        """Limits and what is used of each (and of the background lane's share), for health."""
+        share = self.background_share
 
-        usage = self._transact(lambda ledger, limits, now: (None, quota.usage(ledger, limits, now)))
+        def read(books: Books, limits: Limits, now: float) -> tuple[None, dict]:
+            usage = quota.usage(books.key, limits, now)
+            return None, {**usage, "background": lanes.usage(books, limits, share, now)}
+
+        usage = self._transact(read)
         return {**usage, "shared": self.degraded is None, "degraded": self.degraded}
 
     def close(self) -> None:

@@ -14,7 +14,8 @@ one) is cached, while a "queued for analysis" answer never is.
 In a fleet (docs/fleet.md) a cache miss first claims the indicator on the
 store: when another host is already fetching it, this one waits for that
 host's answer in the shared cache (within the request's deadline) instead of
-calling VirusTotal again.
+calling VirusTotal again. A background lookup (docs/quota.md, "Lanes") neither
+claims nor waits: a request on another host must never wait behind it.
 
 A forced refresh (``max_age`` below ``min_refresh``, e.g. 0) goes upstream at
 most once per ``min_refresh`` seconds for one indicator: within that time the
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.indicators import Indicator, is_ipv6
+from ..core.lanes import BACKGROUND, INTERACTIVE
 from ..core.reports import Report
 from ..errors import GATEWAY_TIMEOUT, ServiceError
 from ..store.base import Claims
@@ -69,12 +71,14 @@ class Outcome:
 @dataclass(frozen=True)
 class _Filing:
     """Where a lookup's answer is looked for (``key``), how it is read (``read(raw)``)
-    and filed (``keys(report)``), and the client whose turn its upstream call takes."""
+    and filed (``keys(report)``), the client whose turn its upstream call takes, and
+    the scheduler's lane it waits in."""
 
     key: str
     read: Callable[[Any], Report]
     keys: Callable[[Report], list[str]]
     client: str | None = None
+    lane: str = INTERACTIVE
 
 
 def _done(outcome: Outcome) -> Future:
@@ -130,10 +134,12 @@ class Lookups:
         options: tuple[tuple[str, str], ...] = (),
         max_age: float | None = None,
         client: str | None = None,
+        lane: str = INTERACTIVE,
     ) -> Future:
         """A future :class:`Outcome` for ``indicator``'s report from API ``api``.
 
-        ``client`` is the requester whose turn an upstream call takes. A
+        ``client`` is the requester whose turn an upstream call takes; ``lane`` the
+        scheduler's lane it waits in (``background`` for enrichment). A
         ``max_age`` below ``min_refresh`` counts as ``min_refresh``. VirusTotal's
         v2 API knows IPv4 addresses only: an IPv6 address is always looked up
         through v3.
@@ -156,8 +162,10 @@ class Lookups:
             lambda raw: Report.from_dict(kind, raw),
             lambda report: report_keys(api, kind, value, report, variant),
             client,
+            lane,
         )
-        if submits or self.claims is None:
+        if submits or self.claims is None or lane == BACKGROUND:
+            # A background lookup never claims: no host's request may wait behind it.
             self._fetch(call, filing, outcome, submits=submits)
         else:
             deadline = self._clock() + self.scheduler.max_wait
@@ -192,7 +200,9 @@ class Lookups:
             self._release(filing.key, claimed)
             outcome.set_result(Outcome(report, fetched=self._clock()))
 
-        submitted = self.scheduler.submit(call, deadline=deadline, client=filing.client)
+        submitted = self.scheduler.submit(
+            call, deadline=deadline, client=filing.client, lane=filing.lane
+        )
         submitted.add_done_callback(settle)
 
     def _claim_or_wait(

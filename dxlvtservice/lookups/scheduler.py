@@ -12,7 +12,11 @@ to wait; a waiter whose call is still in flight at its deadline gets 504.
 
 The queue is kept in fair order (:mod:`~dxlvtservice.core.fairness`): slots go
 round robin between the requesting clients that have lookups waiting, and the
-deadline projection reads the queue in that same order.
+deadline projection reads the queue in that same order. Background lookups
+(first-instance enrichment) wait behind every interactive one, in a lane of
+their own that spends at most its share of each quota window
+(:mod:`~dxlvtservice.core.lanes`); an interactive request for the same
+indicator takes a background lookup into its own lane.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.fairness import Place, RoundRobin
+from ..core.lanes import BACKGROUND, INTERACTIVE, LANES, rank
 from ..core.quota import late_reason
 from ..errors import BAD_GATEWAY, GATEWAY_TIMEOUT, TOO_MANY_REQUESTS, UNAVAILABLE, ServiceError
 from .ledger import Grant, SharedQuota
@@ -59,6 +64,7 @@ class _Job:
     # The job's place in the fair order, and the client charged for it.
     place: Place = (0, 0)
     client: str | None = None
+    lane: str = INTERACTIVE
     attempts: int = 0
     not_before: float = 0.0
     last_error: ServiceError | None = None
@@ -85,7 +91,12 @@ def plan_calls(jobs: Sequence[_Job], batch_size: int) -> list[list[int]]:
                 if len(group) >= batch_size:
                     break
                 other = jobs[j]
-                if not taken[j] and other.batchable and other.call.batch_key == job.call.batch_key:
+                if (
+                    not taken[j]
+                    and other.batchable
+                    and other.lane == job.lane
+                    and other.call.batch_key == job.call.batch_key
+                ):
                     taken[j] = True
                     group.append(j)
         calls.append(group)
@@ -118,8 +129,8 @@ class Scheduler:
         self._workers = workers
         self._free_workers = workers
         self._linger = BATCH_LINGER if quota.limits.limited else 0.0
-        self._queue: list[_Job] = []  # in fair order: by place
-        self._turns = RoundRobin()
+        self._queue: list[_Job] = []  # interactive lane first, each in fair order: by place
+        self._turns = {lane: RoundRobin() for lane in LANES}
         self._by_key: dict[Hashable, _Job] = {}
         self._cond = threading.Condition()
         self._stopping = False
@@ -129,6 +140,7 @@ class Scheduler:
         self.calls_made = 0
         self.resources_requested = 0
         self.units_spent = 0
+        self.background_units_spent = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -140,8 +152,9 @@ class Scheduler:
         coalesce: bool = True,
         deadline: float | None = None,
         client: str | None = None,
+        lane: str = INTERACTIVE,
     ) -> Future:
-        """Queue ``call`` for ``client`` (the requester whose turn it takes);
+        """Queue ``call`` for ``client`` (the requester whose turn it takes) in ``lane``;
         the future gets one answer per resource, or a ServiceError."""
         future: Future = Future()
         now = self._clock()
@@ -155,12 +168,13 @@ class Scheduler:
             outcome = job.outcome if job is not None else None
             if outcome is None:
                 if job is None:
-                    job = _Job(call, key, now, place=self._turns.place(client), client=client)
+                    place = self._turns[lane].place(client)
+                    job = _Job(call, key, now, place=place, client=client, lane=lane)
                     self._enqueue(job)
                     if key is not None:
                         self._by_key[key] = job
                 elif job in self._queue:
-                    self._share(job, client)
+                    self._share(job, client, lane)
                 job.waiters.append(waiter)
                 self._cond.notify()
         if outcome is not None:
@@ -169,6 +183,7 @@ class Scheduler:
 
     def stats(self) -> dict:
         with self._cond:
+            background = [job for job in self._queue if job.lane == BACKGROUND]
             return {
                 "waiting": sum(len(job.waiters) for job in self._queue),
                 "queued_calls": len(plan_calls(self._queue, self._batch_limit())),
@@ -176,6 +191,11 @@ class Scheduler:
                 "calls_made": self.calls_made,
                 "resources_requested": self.resources_requested,
                 "units_spent": self.units_spent,
+                "background": {
+                    "waiting": sum(len(job.waiters) for job in background),
+                    "queued_lookups": len(background),
+                    "units_spent": self.background_units_spent,
+                },
             }
 
     def stop(self, timeout: float) -> None:
@@ -231,17 +251,18 @@ class Scheduler:
             return head.enqueued + self._linger - now
         # A batch of lookups shrinks to the units free now; any other call needs all of its own.
         minimum = 1 if head.batchable else head.call.units
-        grant = self._quota.acquire(len(group) if head.batchable else minimum, minimum)
+        wanted = len(group) if head.batchable else minimum
+        grant = self._quota.acquire(wanted, minimum, head.lane)
         if grant.units == 0:
             if grant.wait is None:
                 self._drop([head])
-                failures.append((head.waiters, _too_large(head.call)))
+                failures.append((head.waiters, _too_large(head.call, head.lane)))
                 return 0.0
             return grant.wait
         jobs = [ready[i] for i in group][: grant.units] if head.batchable else [head]
         for job in jobs:
             self._queue.remove(job)
-        self._turns.served(head.place)
+        self._turns[head.lane].served(head.place)
         self._in_flight.extend(jobs)
         self._free_workers -= 1
         call = Call(
@@ -252,6 +273,8 @@ class Scheduler:
         self.calls_made += 1
         self.resources_requested += len(call.resources)
         self.units_spent += grant.units
+        if head.lane == BACKGROUND:
+            self.background_units_spent += grant.units
         self._pool.submit(self._perform, call, jobs, grant)
         return 0.0
 
@@ -266,7 +289,7 @@ class Scheduler:
             return
         calls = plan_calls(self._queue, self._batch_limit())
         units = [sum(self._queue[i].call.units for i in group) for group in calls]
-        slots = self._quota.projection(units)
+        slots = self._quota.projection(units, [self._queue[group[0]].lane for group in calls])
         for slot, group in zip(slots, calls, strict=True):
             for index in group:
                 job = self._queue[index]
@@ -276,7 +299,7 @@ class Scheduler:
                     continue
                 job.waiters = [w for w in job.waiters if w.deadline >= start]
                 if slot is None:
-                    failures.append((late, _too_large(job.call)))
+                    failures.append((late, _too_large(job.call, job.lane)))
                 elif job.last_error is not None and job.not_before >= slot:
                     failures.append((late, job.last_error))
                 else:
@@ -290,12 +313,21 @@ class Scheduler:
         return self._batch_size if largest is None else max(1, min(self._batch_size, largest))
 
     def _enqueue(self, job: _Job) -> None:
-        bisect.insort(self._queue, job, key=_place)
+        bisect.insort(self._queue, job, key=_order)
 
-    def _share(self, job: _Job, client: str | None) -> None:
-        """``client`` waits on queued ``job`` too: it moves up to ``client``'s turn if
-        that comes first, so a lookup shared between clients is never behind any of theirs."""
-        better = self._turns.join(client, job.place)
+    def _share(self, job: _Job, client: str | None, lane: str) -> None:
+        """``client`` waits on queued ``job`` too, from ``lane``: it moves up to ``client``'s
+        turn if that comes first, so a lookup shared between clients is never behind any of
+        theirs; an interactive request takes a background lookup into its own lane."""
+        if rank(lane) > rank(job.lane):
+            return
+        if lane != job.lane:
+            self._queue.remove(job)
+            job.lane, job.place, job.client = lane, self._turns[lane].place(client), client
+            self._enqueue(job)
+            self._recount()
+            return
+        better = self._turns[lane].join(client, job.place)
         if better is not None:
             self._queue.remove(job)
             job.place, job.client = better, client
@@ -308,7 +340,12 @@ class Scheduler:
         for job in jobs:
             self._queue.remove(job)
             self._forget(job)
-        self._turns.recount((job.client, job.place) for job in self._queue)
+        self._recount()
+
+    def _recount(self) -> None:
+        """Each lane's turns count only the lookups it still holds."""
+        for lane, turns in self._turns.items():
+            turns.recount((job.client, job.place) for job in self._queue if job.lane == lane)
 
     def _forget(self, job: _Job) -> None:
         if job.key is not None and self._by_key.get(job.key) is job:
@@ -417,8 +454,9 @@ class Scheduler:
                 self._forget(job)
 
 
-def _place(job: _Job) -> Place:
-    return job.place
+def _order(job: _Job) -> tuple[int, Place]:
+    """Queue order: the interactive lane before the background one, each by place."""
+    return rank(job.lane), job.place
 
 
 def _quota_error(reason: str, wait: float) -> ServiceError:
@@ -428,7 +466,13 @@ def _quota_error(reason: str, wait: float) -> ServiceError:
     )
 
 
-def _too_large(call: Call) -> ServiceError:
+def _too_large(call: Call, lane: str) -> ServiceError:
+    if lane == BACKGROUND:
+        return ServiceError(
+            TOO_MANY_REQUESTS,
+            f"background lookups may never take {call.units} quota units: "
+            "backgroundShare leaves fewer in some window",
+        )
     return ServiceError(
         TOO_MANY_REQUESTS,
         f"this call needs {call.units} quota units, more than the key's limits ever allow at once",

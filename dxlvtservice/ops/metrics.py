@@ -134,6 +134,9 @@ def _queue(queue: dict) -> Iterator[Metric]:
     if "queued_calls" in queue:
         yield _gauge("queue_calls", "Upstream calls the waiting lookups make up (after "
                      "batching).", queue["queued_calls"])  # fmt: skip
+    if "background" in queue:
+        yield _gauge("queue_background_waiting", "Lookups waiting in the background lane "
+                     "(first-instance enrichment).", queue["background"]["waiting"])  # fmt: skip
 
 
 class _QuietHandler(WSGIRequestHandler):

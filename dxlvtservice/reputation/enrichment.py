@@ -21,6 +21,7 @@ from typing import Any
 from dxlclient.callbacks import EventCallback
 
 from ..core.indicators import Indicator, IndicatorType
+from ..core.lanes import BACKGROUND
 from ..topics.requests import ClassifyRequest, Named
 
 FIRST_INSTANCE_TOPIC = "/mcafee/event/tie/file/firstinstance"
@@ -78,7 +79,8 @@ class FirstInstanceEnricher(EventCallback):
             self._in_flight += 1
         try:
             file = Indicator(IndicatorType.FILE, digest)
-            future = self._classify(ClassifyRequest(sources=(Named((file,)),)))
+            request = ClassifyRequest(sources=(Named((file,)),), lane=BACKGROUND)
+            future = self._classify(request)
         except Exception:
             logger.exception("Could not classify a file announced by TIE")
             self._finished(None)

@@ -2,10 +2,11 @@
 
 Subscribers (playbooks, ticketing, SIEM bridges) act on every event, so a
 thousand lookups of one known malicious hash must be one event, not a
-thousand. :class:`VerdictMemory` is the pure rule: it remembers the last
-verdict seen for each indicator (bounded, least recently used) and says
-whether a result is news. :class:`VerdictEvents` applies it off the answer's
-path: results are offered to a bounded queue that one thread drains.
+thousand. :func:`judge` is the pure rule that says whether a result is news;
+:class:`VerdictMemory` remembers the last verdict seen for each indicator
+(bounded), in this process or, in a fleet, in the shared store.
+:class:`VerdictEvents` applies it off the answer's path: results are offered
+to a bounded queue that one thread drains.
 """
 
 from __future__ import annotations
@@ -14,13 +15,21 @@ import logging
 import queue
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
+from ..store.base import Memory, StoreUnavailable
+from ..store.local import LocalMemory
+
 MEMORY_ENTRIES = 100_000
 """Indicators whose last verdict is remembered; the least recently seen go first."""
+
+MEMORY_LIFETIME = 7 * 86400.0
+"""Seconds a shared store remembers an indicator not seen again (bounds a fleet's memory)."""
+
+RETRY_STORE = 2.0
+"""Seconds between attempts to go back to a shared memory that failed."""
 
 PENDING_EVENTS = 10_000
 """Results waiting to be judged and published; past this, results are dropped (counted)."""
@@ -35,9 +44,42 @@ class Seen:
     verdict: str
     published: float | None
 
+    def to_json(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "published": self.published}
+
+    @classmethod
+    def from_json(cls, value: object) -> Seen | None:
+        """A stored record; anything unreadable reads as nothing seen."""
+        if not isinstance(value, dict) or not isinstance(value.get("verdict"), str):
+            return None
+        published = value.get("published")
+        return cls(value["verdict"], published if isinstance(published, int | float) else None)
+
+
+def judge(
+    before: Seen | None, verdict: str, now: float, listed: bool, interval: float
+) -> tuple[bool, Seen]:
+    """Is ``verdict`` news after ``before``: a first listed verdict, a change to a listed
+    one, or ``interval`` since the last event? Returns that and what to remember."""
+    previous = before.verdict if before else None
+    due = listed and (
+        before is None
+        or previous != verdict
+        or before.published is None
+        or now - before.published >= interval
+    )
+    kept = before.published if before is not None and previous == verdict else None
+    return due, Seen(verdict, now if due else kept)
+
 
 class VerdictMemory:
-    """Decides which results are news: first listed verdict, a change, or time to repeat."""
+    """Decides which results are news: first listed verdict, a change, or time to repeat.
+
+    The records live in a :class:`~dxlvtservice.store.base.Memory`: this process's
+    (bounded, least recently used) or, in a fleet, the shared store's, so that
+    the fleet says a verdict once (docs/fleet.md). While the shared store is
+    away, this process's memory stands in: an event may then be said again.
+    """
 
     def __init__(
         self,
@@ -45,12 +87,15 @@ class VerdictMemory:
         interval: float,
         *,
         capacity: int = MEMORY_ENTRIES,
+        shared: Memory | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.listed = frozenset(listed)
         self.interval = interval
-        self._capacity = capacity
-        self._seen: OrderedDict[str, Seen] = OrderedDict()
-        self._lock = threading.Lock()
+        self._local = LocalMemory(capacity)
+        self._shared = shared
+        self._clock = clock
+        self._retry_at = 0.0
 
     def observe(self, key: str, verdict: str, now: float) -> tuple[bool, str | None]:
         """Record ``verdict`` for ``key``; return (publish?, the previous verdict).
@@ -58,25 +103,30 @@ class VerdictMemory:
         Every verdict is remembered, listed or not, so that a later change back
         to a listed verdict names what it changed from.
         """
-        with self._lock:
-            before = self._seen.get(key)
-            previous = before.verdict if before else None
-            due = verdict in self.listed and (
-                before is None
-                or previous != verdict
-                or before.published is None
-                or now - before.published >= self.interval
-            )
-            kept = before.published if before is not None and previous == verdict else None
-            published = now if due else kept
-            self._seen[key] = Seen(verdict, published)
-            self._seen.move_to_end(key)
-            if len(self._seen) > self._capacity:
-                self._seen.popitem(last=False)
-            return due, previous
 
-    def __len__(self) -> int:
-        return len(self._seen)
+        def change(record: Any, _: float) -> tuple[dict, tuple[bool, str | None]]:
+            before = Seen.from_json(record)
+            due, seen = judge(before, verdict, now, verdict in self.listed, self.interval)
+            return seen.to_json(), (due, before.verdict if before else None)
+
+        if self._shared is not None and self._clock() >= self._retry_at:
+            try:
+                result = self._shared.update(key, change)
+            except StoreUnavailable as error:
+                if not self._retry_at:
+                    logger.warning("Shared verdict memory unavailable (%s); this process "
+                                   "remembers alone meanwhile", error)  # fmt: skip
+                self._retry_at = self._clock() + RETRY_STORE
+            else:
+                if self._retry_at:
+                    logger.info("Shared verdict memory available again")
+                    self._retry_at = 0.0
+                return result
+        return self._local.update(key, change)
+
+    def remembered(self) -> int | None:
+        """Indicators remembered (None: the shared store does not count them cheaply)."""
+        return self._local.count() if self._shared is None else self._shared.count()
 
 
 def memory_key(result: dict[str, Any]) -> str | None:
@@ -139,10 +189,10 @@ class VerdictEvents:
             return
         self._thread.join(timeout)
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, int | None]:
         return {
             "published": self.published,
             "dropped": self.dropped,
             "pending": self._queue.qsize(),
-            "remembered": len(self._memory),
+            "remembered": self._memory.remembered(),
         }

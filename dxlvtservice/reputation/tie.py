@@ -34,6 +34,7 @@ from dxltieclient import TieClient
 from ..core.indicators import IndicatorType
 from ..core.reports import Report
 from ..core.verdicts import Verdict
+from ..store.base import Memory
 from .events import VerdictMemory
 
 EXTERNAL = 15
@@ -167,10 +168,12 @@ class TieExporter:
         *,
         pending: int = PENDING_EXPORTS,
         first_retry: float = FIRST_RETRY_SEC,
+        shared: Memory | None = None,
     ) -> None:
         self._policy = policy
         self._tie = tie
-        self._memory = VerdictMemory(policy.verdicts, math.inf)  # once per change, no repeats
+        # Once per change, no repeats; shared by a fleet's hosts when ``shared`` is given.
+        self._memory = VerdictMemory(policy.verdicts, math.inf, shared=shared)
         self._capacity = pending
         self._first_retry = first_retry
         self._pending: OrderedDict[str, Export] = OrderedDict()  # by sha256: the latest wins

@@ -66,6 +66,20 @@ class Claims(Protocol):
     def close(self) -> None: ...
 
 
+class Memory(Protocol):
+    """Small JSON records, each changed atomically: what was last said of each indicator
+    (verdict events, TIE export), shared by a fleet so that it is said once."""
+
+    def update(self, key: str, change: Update[T]) -> T:
+        """Run ``change(record, now)`` on ``key``'s record (None: none yet) atomically and
+        keep the record it returns (None: unchanged); ``now`` is the store's time."""
+
+    def count(self) -> int | None:
+        """How many records are kept (None: the store does not say cheaply)."""
+
+    def close(self) -> None: ...
+
+
 class StoreStatus:
     """The store's health, from what its users saw last: ``ok`` or ``degraded``."""
 

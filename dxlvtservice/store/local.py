@@ -16,6 +16,7 @@ import os
 import stat
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -199,3 +200,30 @@ class LocalReports:
     def close(self) -> None:
         self._records.close()
         self._aliases.close()
+
+
+class LocalMemory:
+    """Records in this process only, the least recently used forgotten past ``capacity``."""
+
+    def __init__(self, capacity: int, clock: Callable[[], float] = time.time) -> None:
+        self._capacity = capacity
+        self._clock = clock
+        self._records: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def update(self, key: str, change: Update[T]) -> T:
+        with self._lock:
+            changed, result = change(self._records.get(key), self._clock())
+            if changed is not None:
+                self._records[key] = changed
+            if key in self._records:
+                self._records.move_to_end(key)
+            if len(self._records) > self._capacity:
+                self._records.popitem(last=False)
+            return result
+
+    def count(self) -> int:
+        return len(self._records)
+
+    def close(self) -> None:
+        pass

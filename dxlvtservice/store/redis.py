@@ -138,6 +138,42 @@ class RedisLedger:
         pass
 
 
+class RedisMemory:
+    """Records under ``memory:NAME:KEY``, each changed by an optimistic transaction at
+    the server's time; a record not seen for ``lifetime`` seconds expires (bounded)."""
+
+    def __init__(self, store: RedisStore, name: str, lifetime: float) -> None:
+        self._store = store
+        self._client = store.client
+        self._name = name
+        self._lifetime = max(1, int(lifetime * 1000))
+
+    def update(self, key: str, change: Update[T]) -> T:
+        name = self._store.key("memory", self._name, key)
+        with _unavailable(), self._client.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(name)
+                    record = _loads(pipe.get(name))
+                    seconds, microseconds = pipe.time()
+                    changed, result = change(record, seconds + microseconds / 1e6)
+                    pipe.multi()
+                    if changed is None:
+                        pipe.pexpire(name, self._lifetime)  # seen again: remembered longer
+                    else:
+                        pipe.set(name, json.dumps(changed), px=self._lifetime)
+                    pipe.execute()
+                    return result
+                except WatchError:  # another host changed the record: judge again
+                    continue
+
+    def count(self) -> None:
+        return None  # counting would scan the fleet's keys
+
+    def close(self) -> None:
+        pass
+
+
 class RedisReports:
     """Report records shared by the fleet; ``max_entries`` counts entries fleet-wide.
 

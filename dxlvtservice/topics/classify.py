@@ -83,10 +83,7 @@ class Classifier:
     def classify(self, request: ClassifyRequest) -> Future:
         rules = self._settings.rules.merged(request.rules)
         indicators = find_indicators(request.sources, max_indicators=self._settings.max_indicators)
-        futures = [
-            self._one(indicator, rules, request.max_age, request.include_report, request.client)
-            for indicator in indicators
-        ]
+        futures = [self._one(indicator, rules, request) for indicator in indicators]
         answer: Future = Future()
 
         def assemble(done: Future) -> None:
@@ -109,9 +106,7 @@ class Classifier:
         self,
         indicator: Indicator,
         rules: Rules,
-        max_age: float | None,
-        include_report: bool,
-        client: str | None,
+        request: ClassifyRequest,
     ) -> Future:
         """A future (result, report) for one indicator; the report only for the listeners."""
         type_ = indicator.type.value
@@ -121,11 +116,15 @@ class Classifier:
             assessment = missing(type_, rules, "not submitted: internal")
             future.set_result(
                 (build_result(indicator, type_, assessment, error=error,
-                              include_report=include_report), None)
+                              include_report=request.include_report), None)
             )  # fmt: skip
             return future
         lookup = self._lookups.report(
-            self._settings.api_version, indicator, max_age=max_age, client=client
+            self._settings.api_version,
+            indicator,
+            max_age=request.max_age,
+            client=request.client,
+            lane=request.lane,
         )
         result: Future = Future()
 
@@ -140,7 +139,7 @@ class Classifier:
                 assessment = assess(type_, Report.failure(error.message), rules)
             result.set_result(
                 (build_result(indicator, type_, assessment, outcome=outcome, error=error,
-                              include_report=include_report), outcome.report)
+                              include_report=request.include_report), outcome.report)
             )  # fmt: skip
 
         lookup.add_done_callback(settle)

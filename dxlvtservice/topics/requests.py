@@ -38,6 +38,7 @@ from ..core.indicators import (
     is_ipv6,
     is_scan_id,
 )
+from ..core.lanes import INTERACTIVE
 from ..core.verdicts import rule_overrides
 from ..errors import ServiceError, bad_request
 from .payloads import INT_RANGE, decode_object
@@ -512,12 +513,17 @@ def _max_age(document: Document) -> float | None:
 
 @dataclass(frozen=True, kw_only=True)
 class ClassifyRequest(ServiceRequest):
-    """``/classify``: where to find indicators, and how to judge and answer them."""
+    """``/classify``: where to find indicators, and how to judge and answer them.
+
+    ``lane`` is never read from a request: the service's own background work
+    (first-instance enrichment) sets it to wait behind every requester.
+    """
 
     sources: tuple[Source, ...]
     rules: Document = field(default_factory=lambda: MappingProxyType({}))
     max_age: float | None = None
     include_report: bool = False
+    lane: str = INTERACTIVE
 
     @classmethod
     def parse(

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 from collections.abc import Iterator
 
 import pytest
+from dxlclient.callbacks import EventCallback
 from dxlclient.client import DxlClient
 from dxlclient.client_config import DxlClientConfig
-from dxlclient.message import ErrorResponse, Message, Request
+from dxlclient.message import ErrorResponse, Event, Message, Request
 
 from devfabric import Fabric
 from devfabric.services import SERVICE_TYPE, ServiceProcess
+from devfabric.tie import TieDouble
 
 _names = itertools.count(1)
 
@@ -78,3 +81,55 @@ def answer(response: Message):
         f"error {response.error_code}: {response.error_message}"
     )
     return json.loads(response.payload.decode("utf-8"))
+
+
+# -- what the service says on the fabric: verdict events, TIE --------------------------
+
+VERDICT_TOPIC = "/opendxl-virustotal/event/verdict"
+
+
+class Events(EventCallback):
+    """Collects verdict events; ``wait_for`` waits for a count, not for time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.received: list[dict] = []
+        self.cond = threading.Condition()
+
+    def on_event(self, event: Event) -> None:
+        with self.cond:
+            self.received.append(json.loads(event.payload))
+            self.cond.notify_all()
+
+    def wait_for(self, count: int) -> bool:
+        with self.cond:
+            return self.cond.wait_for(lambda: len(self.received) >= count, 30)
+
+    def seen(self) -> list[tuple[str, str, str | None]]:
+        with self.cond:
+            return [(e["indicator"], e["verdict"], e["previous_verdict"]) for e in self.received]
+
+
+@pytest.fixture
+def events(dxl) -> Iterator[Events]:
+    collected = Events()
+    dxl.add_event_callback(VERDICT_TOPIC, collected)
+    yield collected
+    dxl.remove_event_callback(VERDICT_TOPIC, collected)
+
+
+@pytest.fixture(scope="module")
+def tie_client(fabric, tmp_path_factory):
+    client = connect(fabric, tmp_path_factory.mktemp("tie"), "tie-server")
+    yield client
+    client.destroy()
+
+
+@pytest.fixture
+def tie(tie_client, fabric) -> Iterator[TieDouble]:
+    """A TIE on the fabric for this test; nothing it was sent may carry the API key."""
+    double = TieDouble(tie_client)
+    yield double
+    double.stop()
+    sent = json.dumps([r.payload for r in double.reports]) + json.dumps(double.queries)
+    assert fabric.api_key not in sent

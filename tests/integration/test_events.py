@@ -2,50 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
-
-import pytest
-from dxlclient.callbacks import EventCallback
-from dxlclient.message import Event
-
 from devfabric.vtsim.dataset import EXAMPLES
 
-from .conftest import FAST, answer, request
+from .conftest import FAST, Events, answer, request
 
-TOPIC = "/opendxl-virustotal/event/verdict"
 FILES = EXAMPLES["file"]
-
-
-class Events(EventCallback):
-    """Collects verdict events; ``wait_for`` waits for a count, not for time."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.received: list[dict] = []
-        self.cond = threading.Condition()
-
-    def on_event(self, event: Event) -> None:
-        with self.cond:
-            self.received.append(json.loads(event.payload))
-            self.cond.notify_all()
-
-    def wait_for(self, count: int) -> bool:
-        with self.cond:
-            return self.cond.wait_for(lambda: len(self.received) >= count, 30)
-
-    def seen(self) -> list[tuple[str, str, str | None]]:
-        with self.cond:
-            return [(e["indicator"], e["verdict"], e["previous_verdict"]) for e in self.received]
-
-
-@pytest.fixture
-def events(dxl) -> Iterator[Events]:
-    collected = Events()
-    dxl.add_event_callback(TOPIC, collected)
-    yield collected
-    dxl.remove_event_callback(TOPIC, collected)
 
 
 def classify(dxl, payload: dict) -> dict:

@@ -52,6 +52,10 @@ def ask(dxl, host, suffix: str, payload: dict, timeout: float = 30):
     return dxl.sync_request(message, timeout=timeout)
 
 
+def tie_health(dxl, host) -> dict:
+    return answer(ask(dxl, host, "/health", {}))["tie"]
+
+
 def store_health(dxl, host) -> dict:
     return answer(ask(dxl, host, "/health", {}))["store"]
 
@@ -185,3 +189,35 @@ def test_nothing_secret_goes_into_the_store_and_it_holds_json_only(
     client.close()
     for host in hosts:
         assert STORE_PASSWORD not in host.log_text()
+
+
+def test_the_fleet_publishes_a_verdict_once_and_exports_it_to_tie_once(
+    dxl, start_fleet, simulator, store, tie, events
+):
+    """50 classify of one malicious hash over three hosts: one verdict event, one TIE
+    export. Each host then classifies a new malicious indicator of its own: its event
+    is the barrier (a host publishes in order) that proves it published nothing more."""
+    tie.start()
+    hosts = start_fleet({**FAST, "TIE": {"exportVerdicts": "yes"}})
+    malicious = EXAMPLES["file"]["malicious"]
+    for i in range(50):
+        result = answer(ask(dxl, hosts[i % HOSTS], "/classify", {"hash": malicious}))
+        assert result["verdict"] == "malicious"
+    barriers = [{"url": EXAMPLES["url"]["malicious"]}, {"domain": EXAMPLES["domain"]["malicious"]},
+                {"ip": EXAMPLES["ip"]["malicious"]}]  # fmt: skip
+    for host, payload in zip(hosts, barriers, strict=True):
+        assert answer(ask(dxl, host, "/classify", payload))["verdict"] == "malicious"
+    assert events.wait_for(1 + HOSTS)
+    assert [indicator for indicator, _, _ in events.seen()].count(malicious) == 1
+    assert len(events.seen()) == 1 + HOSTS
+    # Exports are queued before the answer leaves: once no host has one pending, all are sent.
+    (report,) = tie.wait_for_reports(1)
+    assert report.hashes["sha256"] == malicious
+    deadline = time.monotonic() + 30
+    sections = [tie_health(dxl, host) for host in hosts]
+    while any(section["pending"] for section in sections):
+        assert time.monotonic() < deadline, f"exports still pending: {sections}"
+        time.sleep(0.2)  # health is polled: an export leaving the queue sends no event
+        sections = [tie_health(dxl, host) for host in hosts]
+    assert sum(section["sent"] for section in sections) == 1
+    assert len(tie.reports) == 1

@@ -6,38 +6,19 @@ was exported before it: the service exports from one thread, in order.
 
 from __future__ import annotations
 
-import json
+import hashlib
 import threading
 import time
-from collections.abc import Iterator
 
-import pytest
 from dxlclient.message import Event
 
-from devfabric.tie import EXTERNAL, FIRST_INSTANCE_TOPIC, GTI, KNOWN_TRUSTED, TieDouble
+from devfabric.tie import EXTERNAL, FIRST_INSTANCE_TOPIC, GTI, KNOWN_TRUSTED
 from devfabric.vtsim.dataset import FILE_HASHES, FileIdentity, v3_file
 
-from .conftest import FAST, answer, connect, request
+from .conftest import FAST, answer, request
 
 FILES = {name: hashes["sha256"] for name, hashes in FILE_HASHES.items()}
 EXPORT = {**FAST, "TIE": {"exportVerdicts": "yes"}}
-
-
-@pytest.fixture(scope="module")
-def tie_client(fabric, tmp_path_factory):
-    client = connect(fabric, tmp_path_factory.mktemp("tie"), "tie-server")
-    yield client
-    client.destroy()
-
-
-@pytest.fixture
-def tie(tie_client, fabric) -> Iterator[TieDouble]:
-    """A TIE on the fabric for this test; nothing it was sent may carry the API key."""
-    double = TieDouble(tie_client)
-    yield double
-    double.stop()
-    sent = json.dumps([r.payload for r in double.reports]) + json.dumps(double.queries)
-    assert fabric.api_key not in sent
 
 
 def classify(dxl, payload: dict) -> dict:
@@ -179,3 +160,52 @@ def test_files_tie_announces_are_classified_and_exported(
     assert simulator.stats()["calls"] >= 1
     counted = {"status": "on", "enriched": 1, "ignored": 1, "dropped": 0, "in_flight": 0}
     wait_for_health(dxl, lambda tie_: tie_["first_instance"] == counted)
+
+
+def new_file(i: int) -> dict[str, str]:
+    """Hashes of a file nobody looked up before (VirusTotal does not know it)."""
+    seed = f"first-instance-flood-{i}".encode()
+    return {kind: hashlib.new(kind, seed).hexdigest() for kind in ("md5", "sha1", "sha256")}
+
+
+def background_units_by_minute(log: list[dict], background: set[str]) -> list[int]:
+    """For each metered call, the background units in the minute that starts with it."""
+    return [
+        sum(c["units"] for c in log
+            if start["at"] <= c["at"] < start["at"] + 60 and set(c["resources"]) <= background)
+        for start in log
+    ]  # fmt: skip
+
+
+def test_a_first_instance_flood_leaves_interactive_requests_their_quota(
+    dxl, start_service, simulator, tie
+):
+    """40 announced files under 8 units a minute, a quarter for the background: an
+    interactive classify sent while background lookups wait goes before them and is
+    answered with its report, and the background never took more than 2 units of any
+    minute (from the simulator's own log) over the two minutes it worked."""
+    simulator.configure(quota_per_minute=8)
+    tie.start()
+    start_service({"RateLimit": {"rateLimitMs": 0, "requestsPerMinute": 8,
+                                 "requestsPerDay": "unlimited", "maxQueueWaitSec": 90},
+                   "TIE": {"enrichFirstInstance": "yes", "backgroundShare": 0.25}})  # fmt: skip
+    flood = [new_file(i) for i in range(40)]
+    for hashes in flood:
+        tie.publish_first_instance(hashes, "new.exe")
+    # Two background lookups went; those that fit the deadline wait for the next minute.
+    wait_for_health(dxl, lambda tie_: tie_["first_instance"]["enriched"] == 38)
+    queue = answer(request(dxl, "/health", {}))["queue"]
+    assert queue["background"]["waiting"] == 2 and queue["background"]["units_spent"] == 2
+    result = classify(dxl, {"hash": FILES["malicious"]})["results"][0]
+    assert (result["verdict"], result["error"], result["cached"]) == ("malicious", None, False)
+    health = answer(request(dxl, "/health", {}))
+    assert health["queue"]["background"]["waiting"] == 2  # still waiting: it went first
+    assert health["quota"]["background"]["per_minute"] == {"limit": 2, "used": 2}
+    wait_for_health(dxl, lambda tie_: tie_["first_instance"]["enriched"] == 40, timeout=120)
+    log = simulator.log()
+    background = {h for hashes in flood for h in hashes.values()}
+    assert sum(c["units"] for c in log if set(c["resources"]) <= background) == 4
+    assert max(background_units_by_minute(log, background)) <= 2
+    assert [c["resources"] for c in log if FILES["malicious"] in c["resources"]] == [
+        [FILES["malicious"]]
+    ]

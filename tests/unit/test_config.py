@@ -59,6 +59,11 @@ def test_defaults():
         ("TIE", "trustedTrustLevel", "99"),
         ("TIE", "trustedTrustLevel", "100"),
         ("TIE", "enrichFirstInstance", "2"),
+        ("TIE", "backgroundShare", "0"),
+        ("TIE", "backgroundShare", "1.5"),
+        ("TIE", "backgroundShare", "-0.25"),
+        ("TIE", "backgroundShare", "nan"),
+        ("TIE", "backgroundShare", "a quarter"),
     ],
 )
 def test_bad_values_name_section_and_key(section, key, value):
@@ -103,6 +108,12 @@ def test_tie_defaults_and_choices():
     assert (chosen.tie_export, chosen.tie_malicious_level, chosen.tie_trusted_level) == (
         True, 30, None
     )  # fmt: skip
+
+
+def test_background_share_defaults_to_a_quarter_and_may_be_all():
+    assert settings_from(f"[General]\napiKey = {KEY}\n").background_share == 0.25
+    chosen = settings_from(f"[General]\napiKey = {KEY}\n[TIE]\nbackgroundShare = 1\n")
+    assert chosen.background_share == 1.0
 
 
 def test_trusted_above_malicious_warns():

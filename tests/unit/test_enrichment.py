@@ -60,4 +60,5 @@ def test_lookups_in_flight_are_bounded_and_counted():
         future.set_result({})
     enricher.on_event(SimpleNamespace(payload=announcement(md5=MD5)))
     assert (enricher.stats()["enriched"], enricher.stats()["in_flight"]) == (2, 1)
-    assert asked[-1] == ClassifyRequest(sources=(Named((Indicator(IndicatorType.FILE, MD5),)),))
+    file = Indicator(IndicatorType.FILE, MD5)
+    assert asked[-1] == ClassifyRequest(sources=(Named((file,)),), lane="background")

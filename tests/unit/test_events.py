@@ -46,7 +46,7 @@ def test_indicators_are_remembered_apart_and_the_least_recent_forgotten():
     assert memory.observe("file:b", "malicious", 0) == (True, None)
     memory.observe("file:a", "malicious", 1)  # a is now the most recent
     memory.observe("file:c", "malicious", 2)  # b goes
-    assert len(memory) == 2
+    assert memory.remembered() == 2
     assert memory.observe("file:a", "malicious", 3) == (False, "malicious")
     assert memory.observe("file:b", "malicious", 3) == (True, None)
 

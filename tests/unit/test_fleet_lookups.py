@@ -136,3 +136,14 @@ def test_a_fresh_cached_report_needs_no_claim(parts):
     other_host_cache.put([KEY], FOUND_REPORT)
     assert lookups.report(2, DOMAIN).result(0).cached
     assert claims.waiting == [] and claims.ours == []
+
+
+def test_a_background_lookup_neither_claims_nor_waits(parts):
+    """Another host's request must never wait behind a lookup in this host's
+    background lane: at worst the two hosts fetch the indicator once each."""
+    claims = OtherHost({KEY})
+    lookups, _, upstream, _ = parts(claims)
+    assert lookups.report(2, DOMAIN, lane="background").result(5).report["resource"] == (
+        "example.com"
+    )
+    assert claims.ours == [] and claims.waiting == [] and len(upstream.calls) == 1

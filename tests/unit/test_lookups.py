@@ -16,9 +16,11 @@ class Upstream:
 
     def __init__(self) -> None:
         self.submitted: list[tuple[tuple[str, ...], str | None]] = []
+        self.lanes: list[str] = []
 
-    def submit(self, call, *, deadline=None, client=None) -> Future:
+    def submit(self, call, *, deadline=None, client=None, lane="interactive") -> Future:
         self.submitted.append((call.resources, client))
+        self.lanes.append(lane)
         future: Future = Future()
         future.set_result([{"response_code": 1, "resource": r} for r in call.resources])
         return future
@@ -74,3 +76,10 @@ def test_the_requesting_client_reaches_the_scheduler(tmp_path, clock):
     lookups, upstream = make(tmp_path, clock, min_refresh=60)
     lookups.report(2, DOMAIN, client="client-guid").result(1)
     assert upstream.submitted == [(("example.com",), "client-guid")]
+
+
+def test_a_lookup_waits_in_the_lane_it_is_asked_for(tmp_path, clock):
+    lookups, upstream = make(tmp_path, clock, min_refresh=0)
+    lookups.report(2, DOMAIN).result(1)
+    lookups.report(2, DOMAIN, max_age=0, lane="background").result(1)
+    assert upstream.lanes == ["interactive", "background"]

@@ -30,7 +30,8 @@ def snapshot(counters: RequestCounters, upstream: UpstreamStatus) -> dict:
         "version": "1.0.0", "instance": "vt-1", "uptime": 12.5,
         "upstream": upstream.to_dict(quota), "quota": quota,
         "cache": {"status": "ok", "entries": 7, "max_entries": 500, "hits": 9, "misses": 4},
-        "queue": {"waiting": 2, "queued_calls": 1, "in_flight": 1},
+        "queue": {"waiting": 2, "queued_calls": 1, "in_flight": 1,
+                  "background": {"waiting": 3, "queued_lookups": 2, "units_spent": 7}},
         "requests": counters.to_dict(),
     }  # fmt: skip
 
@@ -91,6 +92,7 @@ def test_quota_cache_queue_gauges(parts):
     assert seen["dxlvtservice_cache_misses_total", ()] == 4
     assert seen["dxlvtservice_cache_entries", ()] == 7
     assert seen["dxlvtservice_queue_waiting", ()] == 2
+    assert seen["dxlvtservice_queue_background_waiting", ()] == 3
     assert seen["dxlvtservice_info", (("instance", "vt-1"), ("version", "1.0.0"))] == 1
 
 

@@ -359,6 +359,7 @@ def test_deadlines_are_projected_in_the_fair_order(tmp_path, monkeypatch):
             st.sampled_from(["A", "B", "C", None]),
             st.sampled_from(["v2/file/report", "v2/url/report", "v2/domain/report"]),
             st.integers(0, 6),
+            st.sampled_from(["interactive", "background"]),
         ),
         max_size=30,
     )
@@ -370,8 +371,8 @@ def test_the_dispatcher_makes_the_calls_the_projection_planned(submissions):
                           max_wait=60, workers=len(submissions) + 1)  # fmt: skip
     made = []
     scheduler._pool = SimpleNamespace(submit=lambda perform, call, jobs, grant: made.append(call))
-    for client, endpoint, n in submissions:
-        scheduler.submit(Call(endpoint, (f"{n:032x}",)), client=client)
+    for client, endpoint, n, lane in submissions:
+        scheduler.submit(Call(endpoint, (f"{n:032x}",)), client=client, lane=lane)
     queue = scheduler._queue
     planned = [
         Call(queue[group[0]].call.endpoint, tuple(queue[i].call.resources[0] for i in group))
@@ -381,3 +382,104 @@ def test_the_dispatcher_makes_the_calls_the_projection_planned(submissions):
         while scheduler._queue:
             scheduler._step([])
     assert made == planned
+
+
+# -- the background lane -----------------------------------------------------
+
+
+def test_background_lookups_wait_behind_every_interactive_one(tmp_path):
+    scheduler, gate = hold_the_only_worker(tmp_path)
+    background = [scheduler.submit(c, lane="background") for c in domains("Bg", 3)]
+    interactive = [scheduler.submit(c, client="A") for c in domains("A", 2)]
+    interactive += [scheduler.submit(c, client="B") for c in domains("B", 1)]
+    assert scheduler.stats()["background"] == {"waiting": 3, "queued_lookups": 3,
+                                               "units_spent": 0}  # fmt: skip
+    gate.release.set()
+    assert all(f.result(10) for f in [*background, *interactive])
+    made = [call.resources[0] for call in gate.calls[1:]]
+    assert made == ["a0.example", "b0.example", "a1.example",
+                    "bg0.example", "bg1.example", "bg2.example"]  # fmt: skip
+    assert scheduler.stats()["background"]["units_spent"] == 3
+    scheduler.stop(1)
+
+
+def test_an_interactive_request_takes_a_background_lookup_into_its_lane(tmp_path):
+    scheduler, gate = hold_the_only_worker(tmp_path)
+    calls = domains("Bg", 3)
+    background = [scheduler.submit(c, lane="background") for c in calls]
+    scheduler.submit(Call("v2/domain/report", ("a0.example",)), client="A")
+    shared = scheduler.submit(calls[2], client="B")
+    gate.release.set()
+    assert shared.result(10) == background[2].result(10)
+    assert all(f.result(10) for f in background)
+    made = [call.resources[0] for call in gate.calls[1:]]
+    assert made == ["a0.example", "bg2.example", "bg0.example", "bg1.example"]
+    scheduler.stop(1)
+
+
+def test_background_and_interactive_lookups_are_never_batched_together(tmp_path):
+    scheduler, gate = hold_the_only_worker(tmp_path)
+    hashes = [f"{i:032x}" for i in range(4)]
+    futures = [
+        scheduler.submit(Call("v2/file/report", (h,)), lane=lane)
+        for h, lane in zip(hashes, ["interactive", "background"] * 2, strict=True)
+    ]
+    gate.release.set()
+    assert all(f.result(10) for f in futures)
+    assert [c.resources for c in gate.calls[1:]] == [(hashes[0], hashes[2]),
+                                                      (hashes[1], hashes[3])]  # fmt: skip
+    scheduler.stop(1)
+
+
+def test_background_calls_spend_only_their_share_of_the_minute(tmp_path, monkeypatch):
+    """Eight units a minute, a quarter for background: two background calls go, the
+    third waits for the minute to pass while an interactive one goes at once."""
+    monkeypatch.setattr("dxlvtservice.lookups.scheduler.MAX_IDLE", 0.05)
+    clock = Clock()
+    recorder = Recorder()
+    quota = SharedQuota(tmp_path, Limits(per_minute=8), clock=clock, background_share=0.25)
+    scheduler = Scheduler(recorder, quota, batch_size=4, max_wait=120, clock=clock)
+    scheduler.start()
+    background = [scheduler.submit(c, lane="background") for c in domains("Bg", 3)]
+    assert [f.result(5) for f in background[:2]]
+    interactive = scheduler.submit(Call("v2/domain/report", ("a0.example",)), client="A")
+    assert interactive.result(5) == [{"resource": "a0.example"}]
+    assert not background[2].done()
+    assert quota.usage()["background"]["per_minute"] == {"limit": 2, "used": 2}
+    clock.now += 61
+    assert background[2].result(5) == [{"resource": "bg2.example"}]
+    scheduler.stop(1)
+
+
+def test_interactive_deadlines_are_projected_without_the_background_lane(tmp_path, monkeypatch):
+    """One unit every 10 s and a 25 s deadline: an interactive lookup queued after
+    five background ones is projected at 10 s (they wait behind it), so it is served."""
+    monkeypatch.setattr("dxlvtservice.lookups.scheduler.MAX_IDLE", 0.05)
+    clock = Clock()
+    recorder = Recorder()
+    quota = SharedQuota(tmp_path, Limits(unit_gap=10), clock=clock, background_share=1.0)
+    scheduler = Scheduler(recorder, quota, batch_size=4, max_wait=25, clock=clock)
+    scheduler.start()
+    assert scheduler.submit(Call("v2/domain/report", ("first.example",))).result(5)
+    background = [scheduler.submit(c, lane="background") for c in domains("Bg", 5)]
+    interactive = scheduler.submit(Call("v2/domain/report", ("a0.example",)), client="A")
+    for refused in background[2:]:  # projected at 30 s and later: answered at once
+        assert refused.exception(5).code == 429
+    assert not interactive.done()
+    clock.now += 10
+    assert interactive.result(5) == [{"resource": "a0.example"}]
+    clock.now += 10
+    assert background[0].result(5) == [{"resource": "bg0.example"}]
+    scheduler.stop(1)
+
+
+def test_a_share_of_less_than_one_unit_turns_background_lookups_away(tmp_path):
+    """Three units a minute, a quarter for the background: no background unit ever."""
+    quota = SharedQuota(tmp_path, Limits(per_minute=3), background_share=0.25)
+    scheduler = Scheduler(Recorder(), quota, batch_size=4, max_wait=60)
+    scheduler.start()
+    refused = scheduler.submit(Call("v2/domain/report", ("bg.example",)), lane="background")
+    error = refused.exception(5)
+    assert error.code == 429 and "backgroundShare" in error.message
+    assert scheduler.submit(Call("v2/domain/report", ("a.example",))).result(5)
+    scheduler.stop(1)

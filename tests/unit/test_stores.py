@@ -11,9 +11,16 @@ from dxlvtservice.core.quota import Limits
 from dxlvtservice.core.reports import Report
 from dxlvtservice.lookups.cache import ReportCache, report_keys
 from dxlvtservice.lookups.ledger import SharedQuota, share
+from dxlvtservice.reputation.events import VerdictMemory
 from dxlvtservice.store.base import StoreStatus, StoreUnavailable
-from dxlvtservice.store.local import LocalLedger, LocalReports
-from dxlvtservice.store.redis import RedisClaims, RedisLedger, RedisReports, RedisStore
+from dxlvtservice.store.local import LocalLedger, LocalMemory, LocalReports
+from dxlvtservice.store.redis import (
+    RedisClaims,
+    RedisLedger,
+    RedisMemory,
+    RedisReports,
+    RedisStore,
+)
 
 NOON = 1_700_000_000.0
 
@@ -149,6 +156,17 @@ def test_quota_is_shared_between_hosts_over_redis(redis_store):
     assert first.usage()["per_minute"] == {"limit": 4, "used": 4}
 
 
+def test_the_background_share_is_counted_fleet_wide(ledgers):
+    """Two hosts, 8 units a minute, a quarter for the background: once one host spent
+    the background's 2 units, the other has none for its background, 6 for requests."""
+    first, second = (SharedQuota(store, Limits(per_minute=8), background_share=0.25)
+                     for store in ledgers)  # fmt: skip
+    assert first.acquire(2, lane="background").units == 2
+    assert second.acquire(1, lane="background").units == 0
+    assert second.acquire(8).units == 6
+    assert first.usage()["background"]["per_minute"] == {"limit": 2, "used": 2}
+
+
 def test_share_is_one_instances_part_of_every_limit():
     alone = share(Limits(unit_gap=1.0, per_minute=4, per_day=500, per_month=None), 3)
     assert alone == Limits(unit_gap=3.0, per_minute=1, per_day=166, per_month=None)
@@ -277,3 +295,77 @@ def test_waiting_on_a_key_nobody_holds_answers_at_once(redis_store):
         assert woken.is_set()
     finally:
         claims.close()
+
+
+# -- what was said of each indicator (verdict events, TIE export) ----------------
+
+
+@pytest.fixture(params=["local", "redis"])
+def memories(request):
+    """Two memories over the same records, as two hosts see them (local: one process)."""
+    if request.param == "local":
+        memory = LocalMemory(100)
+        return memory, memory
+    store = request.getfixturevalue("redis_store")
+    return RedisMemory(store, "events", 3600), RedisMemory(store, "events", 3600)
+
+
+def test_hosts_sharing_a_memory_publish_once(memories):
+    hosts = [VerdictMemory({"malicious"}, 3600, shared=memory) for memory in memories]
+    seen = [hosts[i % 2].observe("file:a", "malicious", NOON + i) for i in range(6)]
+    assert seen == [(True, None)] + [(False, "malicious")] * 5
+    assert hosts[1].observe("file:a", "clean", NOON + 7) == (False, "malicious")
+    assert hosts[0].observe("file:a", "malicious", NOON + 8) == (True, "clean")
+
+
+def test_concurrent_observations_on_two_hosts_are_news_once(memories):
+    """The judgement runs atomically: of 40 threads on two hosts, one says it is news."""
+    hosts = [VerdictMemory({"malicious"}, 3600, shared=memory) for memory in memories]
+    start = threading.Barrier(40)
+    news = []
+
+    def observe(i: int) -> None:
+        start.wait()
+        news.append(hosts[i % 2].observe("file:b", "malicious", NOON)[0])
+
+    threads = [threading.Thread(target=observe, args=(i,)) for i in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(news) == [False] * 39 + [True]
+
+
+def test_redis_memory_keeps_records_under_the_prefix_and_they_expire(redis_store):
+    memory = RedisMemory(redis_store, "tie", 30)
+    VerdictMemory({"malicious"}, 3600, shared=memory).observe("file:c", "malicious", NOON)
+    name = "test:memory:tie:file:c"
+    assert redis_store.client.keys("*") == [name.encode()]
+    assert 0 < redis_store.client.pttl(name) <= 30_000
+
+
+def test_the_local_memory_forgets_the_least_recently_used():
+    memory = LocalMemory(2)
+    for key in "abac":
+        memory.update(key, lambda record, now: ({"seen": True}, None))
+    assert memory.count() == 2
+    assert memory.update("b", lambda record, now: (None, record)) is None
+    assert memory.update("a", lambda record, now: (None, record)) == {"seen": True}
+
+
+def test_without_its_store_the_memory_remembers_alone_and_returns(own_server):
+    now = [NOON]
+    store = RedisStore(own_server.url, prefix="t")
+    memory = VerdictMemory({"malicious"}, 3600, shared=RedisMemory(store, "events", 3600),
+                           clock=lambda: now[0])  # fmt: skip
+    assert memory.observe("file:d", "malicious", NOON) == (True, None)
+    own_server.stop()
+    # The shared record is out of reach: this process remembers alone (and says it again).
+    assert memory.observe("file:d", "malicious", NOON + 1) == (True, None)
+    assert memory.observe("file:d", "malicious", NOON + 2) == (False, "malicious")
+    own_server.start()  # an empty store: nothing was saved
+    now[0] += 5  # past the retry interval
+    other = VerdictMemory({"malicious"}, 3600, shared=RedisMemory(store, "events", 3600))
+    assert memory.observe("file:e", "malicious", NOON + 3) == (True, None)
+    assert other.observe("file:e", "malicious", NOON + 4) == (False, "malicious")
+    store.close()

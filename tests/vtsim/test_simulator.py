@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -528,6 +529,26 @@ def test_a_v2_batch_costs_one_unit_per_resource(sim, endpoint, method, parameter
     assert (stats["calls"], stats["units"], stats["quota_refusals"]) == (2, 4, 1)
     assert stats["units_by_endpoint"] == {f"v2/{endpoint}": 4}
     assert stats["quota"]["per_minute"] == {"limit": 5, "used": 4}
+
+
+def test_the_log_lists_each_metered_call_with_its_time_and_units(sim):
+    """docs.virustotal.com/docs/quota-consumption: units are counted per call (one per
+    hash of a v2 batch); the log shows when each counted call was counted, so a test
+    can check what any minute held. Refused calls use nothing and are not listed."""
+    sim.control.configure(quota_per_minute=3)
+    hashes = list(EXAMPLES["file"].values())[:2]
+    before = time.time()
+    assert sim.v2("file/report", resource=",".join(hashes)).status_code == 200
+    assert sim.v3("domains", "example.com").status_code == 200
+    assert sim.v3("domains", "example.org").status_code == 429
+    after = time.time()
+    log = sim.control.log()
+    assert [(c["endpoint"], c["resources"], c["units"]) for c in log] == [
+        ("v2/file/report", hashes, 2), ("v3/domains", ["example.com"], 1)
+    ]  # fmt: skip
+    assert before <= log[0]["at"] <= log[1]["at"] <= after
+    sim.control.reset()
+    assert sim.control.log() == []
 
 
 def test_every_other_call_costs_one_unit_and_v2_and_v3_share_the_quota(sim):
