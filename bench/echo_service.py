@@ -1,6 +1,6 @@
 """The floor: a DXL service that answers each request with its own payload, and nothing else.
 
-It uses the same client library, broker double and incoming-message thread
+It uses the same client library, broker and incoming-message thread
 count (dxlbootstrap's default of 10) as dxlvtservice, so the difference
 between the two is the cost of our cache-hit path.
 Usage: ``python -m bench.echo_service NAME CONFIG_DIR``.

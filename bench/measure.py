@@ -87,11 +87,38 @@ class Lookup:
             answer = json.loads(response.payload)
         except ValueError:
             return False
-        if not isinstance(answer, dict):
-            return False
+        return isinstance(answer, dict) and self.about(answer, resource)
+
+    def about(self, answer: dict, resource: str) -> bool:
+        """Whether a decoded answer is the one asked for."""
         if self.field == "resource":
             return answer.get("resource") == resource
         return "response_code" in answer
+
+
+@dataclass(frozen=True)
+class Echoed(Lookup):
+    """A request to the echo service, whose answer is the request's own payload."""
+
+    def about(self, answer: dict, resource: str) -> bool:
+        return answer.get(self.field) == resource
+
+
+@dataclass(frozen=True)
+class Classification(Lookup):
+    """A ``classify`` request (``hash``, ``text``, ...): good when it gives a verdict for
+    at least one indicator and every result came from the cache."""
+
+    field: str = "hash"
+
+    def about(self, answer: dict, resource: str) -> bool:
+        results = answer.get("results")
+        return (
+            isinstance(answer.get("verdict"), str)
+            and isinstance(results, list)
+            and bool(results)
+            and all(isinstance(result, dict) and result.get("cached") for result in results)
+        )
 
 
 class Requesters:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .measure import LoadResult
-from .scenarios import MAX_QUEUE_WAIT_SEC, BacklogRun, FloorRun, Results, SystemRun
+from .scenarios import MAX_QUEUE_WAIT_SEC, BacklogRun, FloorRun, Params, Results, SystemRun
 from .systems import REPORT_TOPIC, our_settings
 from .targets import MAX_P50_RATIO, MIN_BACKLOG_RATIO, MIN_THROUGHPUT_RATIO, Target
 
@@ -173,44 +173,75 @@ def _backlog_section(results: Results) -> list[str]:
     ]
 
 
-def _floor_section(results: Results) -> list[str]:
-    p = results.params
-    return [
+def _floor_section(p: Params, floors: Sequence[FloorRun]) -> list[str]:
+    lines = [
         "## The floor: cache hits against an echo service",
         "",
         f"{p.floor_requesters} concurrent requesters, {p.floor_requests} requests each per "
         f"run; warm-up runs: {p.warmups} of each service, then {p.repetitions} measured runs "
         "of each, interleaved (echo first, then ours first, and so on). Figures are medians "
         "over the measured runs; a ratio is the median over the repetitions of ours / echo "
-        "in the same repetition, run back to back. Upstream calls during the measured runs: "
-        f"{results.floor.upstream_calls}.",
+        "in the same repetition, run back to back. The echo service answers the same "
+        "payloads as ours.",
+    ]
+    for floor in floors:
+        lines += [
+            "",
+            f"### {floor.name}",
+            "",
+            f"Upstream calls during the measured runs: {floor.upstream_calls}.",
+            "",
+            *_table(
+                ["service", "p50 ms", "throughput /s", "p50 ms per run", "throughput per run"],
+                _floor_rows(floor),
+            ),
+        ]
+    return lines
+
+
+def _targets_section(targets: Sequence[Target]) -> list[str]:
+    outcomes = [[t.goal, t.figure, "met" if t.met else "**NOT MET**"] for t in targets]
+    return ["## Targets", "", *_table(["target", "figure", "result"], outcomes)]
+
+
+def _heading(title: str, command: str, broker: str) -> list[str]:
+    return [
+        f"# {title}",
         "",
-        *_table(
-            ["service", "p50 ms", "throughput /s", "p50 ms per run", "throughput per run"],
-            _floor_rows(results.floor),
-        ),
+        f"`{command}` on {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}; every process on one machine, over loopback; "
+        f"broker: {broker}.",
     ]
 
 
-def markdown(results: Results, targets: Sequence[Target], command: str) -> str:
-    outcomes = [[t.goal, t.figure, "met" if t.met else "**NOT MET**"] for t in targets]
+def markdown(results: Results, targets: Sequence[Target], command: str, broker: str) -> str:
     lines = [
-        "# Benchmark: dxlvtservice against dxlvtapiservice 0.2.0",
-        "",
-        f"`{command}` on {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}; every process on one machine, over loopback.",
+        *_heading("Benchmark: dxlvtservice against dxlvtapiservice 0.2.0", command, broker),
         "",
         *_zipf_section(results),
         "",
         *_backlog_section(results),
         "",
-        *_floor_section(results),
+        *_floor_section(results.params, (results.floor, *results.classify)),
         "",
-        "## Targets",
-        "",
-        *_table(["target", "figure", "result"], outcomes),
+        *_targets_section(targets),
         "",
         "![latencies, units, backlogs and the floor](latest.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def floors_markdown(
+    params: Params, floors: Sequence[FloorRun], targets: Sequence[Target], command: str, broker: str
+) -> str:
+    """The report of a run of the floors alone (``--floors-only``)."""
+    lines = [
+        *_heading("Benchmark: the floors of dxlvtservice's cache hits", command, broker),
+        "",
+        *_floor_section(params, floors),
+        "",
+        *_targets_section(targets),
         "",
     ]
     return "\n".join(lines)
@@ -395,10 +426,27 @@ def plot(results: Results, path: Path) -> None:
     plt.close(figure)
 
 
-def write(results: Results, targets: Sequence[Target], directory: Path, command: str) -> str:
+def write(
+    results: Results, targets: Sequence[Target], directory: Path, command: str, broker: str
+) -> str:
     """Write ``latest.md`` and ``latest.png`` in ``directory``; return the Markdown."""
     directory.mkdir(parents=True, exist_ok=True)
-    text = markdown(results, targets, command)
+    text = markdown(results, targets, command, broker)
     (directory / "latest.md").write_text(text, encoding="utf-8")
     plot(results, directory / "latest.png")
+    return text
+
+
+def write_floors(
+    params: Params,
+    floors: Sequence[FloorRun],
+    targets: Sequence[Target],
+    directory: Path,
+    command: str,
+    broker: str,
+) -> str:
+    """Write ``floors.md`` in ``directory``; return the Markdown."""
+    directory.mkdir(parents=True, exist_ok=True)
+    text = floors_markdown(params, floors, targets, command, broker)
+    (directory / "floors.md").write_text(text, encoding="utf-8")
     return text

@@ -8,7 +8,9 @@
    units the quota allows per minute;
 3. ``floor``: ours answering from its cache against an echo service, both
    registered at once, in interleaved repetitions after a warm-up, so that a
-   noisy machine hits both alike.
+   noisy machine hits both alike: file reports, then ``classify`` of one
+   malicious hash and of a 4 KiB text naming five indicators, each against
+   the echo service answering the same payload.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import statistics
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,13 +26,14 @@ from typing import Any
 from dxlclient.client import DxlClient
 
 from devfabric import Fabric
+from devfabric.vtsim.dataset import EXAMPLES
 
 from . import systems
 from .echo_service import ECHO_SERVICE_TYPE, ECHO_TOPIC
-from .measure import LoadResult, Lookup, Requesters
+from .measure import Classification, Echoed, LoadResult, Lookup, Requesters
 from .rates import sustained_rate
-from .systems import DOMAIN_TOPIC, REPORT_TOPIC
-from .workload import Workload, domain_stream, hash_stream, zipf_workload
+from .systems import CLASSIFY_TOPIC, DOMAIN_TOPIC, REPORT_TOPIC
+from .workload import Workload, domain_stream, hash_stream, indicator_text, zipf_workload
 
 # dxlvtservice's default deadline for a request waiting for an upstream slot.
 MAX_QUEUE_WAIT_SEC = 60
@@ -43,6 +47,21 @@ ECHO = Lookup(ECHO_TOPIC)
 # What a backlog asks for: v2 file reports (batchable, one unit per hash) and
 # v2 domain reports (one unit per call).
 BACKLOGS = {"file hashes": (FILE_REPORT, hash_stream), "domains": (DOMAIN_REPORT, domain_stream)}
+# classify's cache hits: one malicious file (a verdict event is published for it, once),
+# and a text naming five indicators of four types, each known to the simulator.
+MALICIOUS_HASH = EXAMPLES["file"]["malicious"]
+TEXT_INDICATORS = (
+    MALICIOUS_HASH,
+    EXAMPLES["url"]["malicious"],
+    EXAMPLES["domain"]["low"],
+    EXAMPLES["ip"]["malicious"],
+    EXAMPLES["file"]["low"],
+)
+TEXT_BYTES = 4096
+# The floors, by what ours answers from its cache.
+FILE_FLOOR = "file/report"
+HASH_FLOOR = "classify: one malicious hash"
+TEXT_FLOOR = f"classify: a {TEXT_BYTES // 1024} KiB text naming {len(TEXT_INDICATORS)} indicators"
 
 OURS, ANCHOR = "dxlvtservice", "dxlvtapiservice 0.2.0"
 
@@ -130,6 +149,7 @@ class FloorRun:
     machine comes and goes, and then weighs on both runs of a pair alike.
     """
 
+    name: str  # what ours answered from its cache
     echo: tuple[LoadResult, ...]
     ours: tuple[LoadResult, ...]
     upstream_calls: int  # during the measured runs: 0 when every request was a cache hit
@@ -160,7 +180,8 @@ class Results:
     workload: Workload
     systems: tuple[SystemRun, ...]  # ours, then the anchor
     backlogs: tuple[BacklogRun, ...]  # ours for each kind, then the anchor for each
-    floor: FloorRun
+    floor: FloorRun  # file reports
+    classify: tuple[FloorRun, ...]  # classify: one malicious hash, a text naming five indicators
 
 
 class Bench:
@@ -184,26 +205,65 @@ class Bench:
 
     def run(self) -> Results:
         p = self.params
-        workload = zipf_workload(p.requests, p.distinct, exponent=p.exponent, seed=p.seed)
+        workload = self._workload()
+        with systems.running(systems.anchor(self.fabric, self.workdir / "anchor"), self.observer):
+            anchor = self._zipf(ANCHOR, workload)
+            anchor_backlogs = [self._backlog(ANCHOR, kind) for kind in BACKLOGS]
+        with self._ours():
+            ours = self._zipf(OURS, workload)
+            our_backlogs = [self._backlog(OURS, kind) for kind in BACKLOGS]
+            floor, *classify = self._floors(workload)
+        backlogs = (*our_backlogs, *anchor_backlogs)
+        return Results(p, workload, (ours, anchor), backlogs, floor, tuple(classify))
+
+    def floors(self) -> tuple[FloorRun, ...]:
+        """The floor scenarios alone, against ours with a fresh cache (the warm-up fills it)."""
+        workload = self._workload()
+        with self._ours():
+            return self._floors(workload)
+
+    def _workload(self) -> Workload:
+        """The Zipf workload, with the simulator set to the run's latency and quota."""
+        p = self.params
         self.simulator.configure(
             latency_ms=p.latency_ms,
             quota_per_minute=p.quota_per_minute,
             quota_per_day=p.quota_per_day,
         )
-        with systems.running(systems.anchor(self.fabric, self.workdir / "anchor"), self.observer):
-            anchor = self._zipf(ANCHOR, workload)
-            anchor_backlogs = [self._backlog(ANCHOR, kind) for kind in BACKLOGS]
+        return zipf_workload(p.requests, p.distinct, exponent=p.exponent, seed=p.seed)
+
+    def _ours(self) -> AbstractContextManager:
+        p = self.params
         settings = systems.our_settings(p.quota_per_minute, p.quota_per_day, MAX_QUEUE_WAIT_SEC)
-        with systems.running(
-            systems.ours(self.fabric, self.workdir / "ours", settings), self.observer
-        ):
-            ours = self._zipf(OURS, workload)
-            our_backlogs = [self._backlog(OURS, kind) for kind in BACKLOGS]
-            echo = systems.echo(self.fabric, self.workdir / "echo")
-            with systems.running(echo, self.observer, ECHO_SERVICE_TYPE):
-                floor = self._floor(workload.most_common(p.floor_requesters))
-        backlogs = (*our_backlogs, *anchor_backlogs)
-        return Results(p, workload, (ours, anchor), backlogs, floor)
+        ours = systems.ours(self.fabric, self.workdir / "ours", settings)
+        return systems.running(ours, self.observer)
+
+    def _floors(self, workload: Workload) -> tuple[FloorRun, ...]:
+        """With ours running: file reports of the workload's most asked hashes, then
+        ``classify`` of one hash and of a text, each against the echo service."""
+        text = indicator_text(TEXT_INDICATORS, TEXT_BYTES)
+        echo = systems.echo(self.fabric, self.workdir / "echo")
+        with systems.running(echo, self.observer, ECHO_SERVICE_TYPE):
+            return (
+                self._floor(
+                    FILE_FLOOR,
+                    FILE_REPORT,
+                    ECHO,
+                    workload.most_common(self.params.floor_requesters),
+                ),
+                self._floor(
+                    HASH_FLOOR,
+                    Classification(CLASSIFY_TOPIC, "hash"),
+                    Echoed(ECHO_TOPIC, "hash"),
+                    [MALICIOUS_HASH],
+                ),
+                self._floor(
+                    TEXT_FLOOR,
+                    Classification(CLASSIFY_TOPIC, "text"),
+                    Echoed(ECHO_TOPIC, "text"),
+                    [text],
+                ),
+            )
 
     def _zipf(self, name: str, workload: Workload) -> SystemRun:
         self.simulator.reset()
@@ -264,7 +324,8 @@ class Bench:
         )
         return run
 
-    def _floor(self, cached: list[str]) -> FloorRun:
+    def _floor(self, name: str, ours: Lookup, echo: Lookup, cached: list[str]) -> FloorRun:
+        """``ours`` against ``echo``, each asked for ``cached`` by every requester in turn."""
         p = self.params
         plan = [
             [cached[(requester + k) % len(cached)] for k in range(p.floor_requests)]
@@ -275,23 +336,28 @@ class Bench:
             return self.requesters.closed_loop(lookup, plan, REQUEST_TIMEOUT_SEC)
 
         logger.info(
-            "floor: %d warm-up and %d measured runs of echo and of cache hits, %d requesters ...",
+            "floor, %s: %d warm-up and %d measured runs of echo and of cache hits, "
+            "%d requesters ...",
+            name,
             p.warmups,
             p.repetitions,
             p.floor_requesters,
         )
         for _ in range(p.warmups):
-            measure(ECHO)
-            measure(FILE_REPORT)
+            measure(echo)
+            measure(ours)
         self.simulator.reset()
-        echo: list[LoadResult] = []
-        ours: list[LoadResult] = []
+        echo_runs: list[LoadResult] = []
+        our_runs: list[LoadResult] = []
         for repetition in range(p.repetitions):
-            order = [(ECHO, echo), (FILE_REPORT, ours)]
+            order = [(echo, echo_runs), (ours, our_runs)]
             for lookup, runs in order if repetition % 2 == 0 else reversed(order):
                 runs.append(measure(lookup))
-        floor = FloorRun(tuple(echo), tuple(ours), self.simulator.stats()["calls"])
+        floor = FloorRun(name, tuple(echo_runs), tuple(our_runs), self.simulator.stats()["calls"])
         logger.info(
-            "floor: p50 ratio %.2f, throughput ratio %.2f", floor.p50_ratio, floor.throughput_ratio
+            "floor, %s: p50 ratio %.2f, throughput ratio %.2f",
+            name,
+            floor.p50_ratio,
+            floor.throughput_ratio,
         )
         return floor

@@ -26,6 +26,7 @@ from devfabric.services import SERVICE_TYPE, ServiceProcess
 
 REPORT_TOPIC = SERVICE_TYPE + "/file/report"
 DOMAIN_TOPIC = SERVICE_TYPE + "/domain/report"
+CLASSIFY_TOPIC = SERVICE_TYPE + "/classify"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The children import bench and devfabric from the work tree, and reach the
 # simulator on loopback, never through a proxy.

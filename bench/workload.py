@@ -74,3 +74,25 @@ def zipf_workload(
     cumulative = list(itertools.accumulate(zipf_weights(distinct, exponent)))
     drawn = random.Random(seed).choices(hashes, cum_weights=cumulative, k=requests)
     return Workload(tuple(drawn))
+
+
+FILLER = "the analyst notes nothing of interest in this part of the report "
+
+
+def indicator_text(indicators: Sequence[str], size: int) -> str:
+    """``size`` bytes of plain prose naming each of ``indicators`` once, spread evenly.
+
+    The prose holds no dots, digits or slashes, so an indicator finder finds
+    the indicators named and nothing else.
+    """
+    named = [f" {indicator} " for indicator in indicators]
+    prose = size - sum(len(part.encode()) for part in named)
+    if prose < 0:
+        raise ValueError(f"{len(indicators)} indicators do not fit in {size} bytes")
+    gaps = len(named) + 1
+    filler = FILLER * (prose // len(FILLER) + 1)
+    lengths = [prose // gaps + (1 if gap < prose % gaps else 0) for gap in range(gaps)]
+    parts = [filler[: lengths[0]]]
+    for part, length in zip(named, lengths[1:], strict=True):
+        parts += [part, filler[:length]]
+    return "".join(parts)

@@ -1,5 +1,8 @@
 """Start and stop the development fabric: the broker double and the VirusTotal simulator.
 
+Given a ``dxlclient.config`` for another broker (a real fabric), only the
+simulator starts, and every client of the fabric connects to that broker.
+
 Both run as child processes (``python -m ...``) that announce themselves by
 writing a *ready file*, ``{"port": N, "pid": P, ...}``, once they listen, and
 that exit on SIGTERM. :class:`Fabric` is the one entry point of tests,
@@ -14,6 +17,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from configobj import ConfigObj
 
 from .certs import Pki, write_private
 from .process import LoggedProcess
@@ -53,6 +58,24 @@ def write_client_config(directory: Path, name: str, *, pki: Pki, broker_port: in
     return config
 
 
+def copy_client_config(source: Path, directory: Path) -> Path:
+    """``source`` as ``directory/dxlclient.config``: its certificate paths made absolute
+    (dxlclient reads relative ones from the config's folder), its ``ClientId`` left
+    out (each client that reads the copy must be a client of its own)."""
+    source = Path(source).resolve()
+    config = ConfigObj(str(source), raise_errors=True, file_error=True)
+    certs = config.get("Certs", {})
+    for key, value in certs.items():
+        certs[key] = str(source.parent / value)  # an absolute value stays as it is
+    config.get("General", {}).pop("ClientId", None)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "dxlclient.config"
+    config.filename = None  # so that write() returns the lines instead of writing them
+    write_private(path, ("\n".join(config.write()) + "\n").encode())
+    return path
+
+
 class ChildProcess(LoggedProcess):
     """A ``python -m MODULE`` child that writes a ready file, and is stopped by its pid."""
 
@@ -80,7 +103,11 @@ class ChildProcess(LoggedProcess):
 
 
 class Fabric:
-    """The broker double and the VirusTotal simulator, with their PKI, under ``workdir``."""
+    """The broker double and the VirusTotal simulator, with their PKI, under ``workdir``.
+
+    With ``client_config`` (a ``dxlclient.config``), no broker double starts: the
+    fabric's clients connect to that config's broker with its certificate.
+    """
 
     def __init__(
         self,
@@ -89,7 +116,9 @@ class Fabric:
         api_key: str = DEMO_API_KEY,
         simulator_args: Sequence[str] = (),
         start_timeout_sec: float = 30.0,
+        client_config: Path | None = None,
     ) -> None:
+        self.client_config = client_config
         self.workdir = Path(workdir)
         self.api_key = api_key
         self.pki = Pki(self.workdir / "pki")
@@ -113,7 +142,8 @@ class Fabric:
         self.pki = Pki.ensure(self.pki.directory)
         try:
             self._simulator.start()  # boots while the broker does
-            self._start_broker(port=0)
+            if self.client_config is None:
+                self._start_broker(port=0)
             simulator = self._simulator.wait_ready(self._start_timeout_sec)
         except BaseException:
             self.stop()
@@ -139,10 +169,16 @@ class Fabric:
 
     @property
     def running(self) -> bool:
-        return self._broker is not None and self._broker.running and self._simulator.running
+        broker = self.client_config is not None or (
+            self._broker is not None and self._broker.running
+        )
+        return broker and self._simulator.running
 
     def write_client_config(self, directory: Path, name: str) -> Path:
-        """A ``dxlclient.config`` (with a new certificate for ``name``) in ``directory``."""
+        """A ``dxlclient.config`` (with a new certificate for ``name``) in ``directory``;
+        a copy of ``client_config``, when given."""
+        if self.client_config is not None:
+            return copy_client_config(self.client_config, directory)
         return write_client_config(directory, name, pki=self.pki, broker_port=self.broker_port)
 
     def _start_broker(self, port: int) -> None:

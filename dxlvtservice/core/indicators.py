@@ -8,6 +8,7 @@ calls it for every candidate it finds.
 from __future__ import annotations
 
 import base64
+import functools
 import ipaddress
 import re
 from collections.abc import Sequence
@@ -20,6 +21,12 @@ import idna
 from ada_url import URL, HostType
 
 from ..errors import ServiceError, bad_request
+
+URLS_REMEMBERED = 512
+"""URLs whose readings are kept (least recently used first out): every ada-url call
+releases the GIL, and under load each release waits its turn to get it back, so a
+URL asked for again is not parsed again. Only URLs within ``MAX_URL_LENGTH`` are
+kept, which bounds the memory."""
 
 MAX_URL_LENGTH = 8192
 """Longer URLs are refused: far beyond what browsers and mail clients carry."""
@@ -124,6 +131,10 @@ def _ip(raw: str) -> str:
 
 
 def _url(raw: str) -> str:
+    return _read_url(raw) if len(raw) > MAX_URL_LENGTH else _remembered_url(raw)
+
+
+def _read_url(raw: str) -> str:
     value = raw.strip()
     if "://" not in value and not _SCHEME.match(value):
         value = f"http://{value}"  # VirusTotal takes a URL without a scheme as http
@@ -152,6 +163,9 @@ def _url(raw: str) -> str:
         parsed.hostname = _domain(host)
     parsed.hash = ""
     return parsed.href
+
+
+_remembered_url = functools.lru_cache(maxsize=URLS_REMEMBERED)(_read_url)
 
 
 _NORMALIZERS = {
@@ -192,6 +206,7 @@ def is_ipv6(indicator: Indicator) -> bool:
     return indicator.type is IndicatorType.IP and ":" in indicator.value
 
 
+@functools.lru_cache(maxsize=URLS_REMEMBERED)
 def url_host(url: str) -> str:
     """The host of a URL as a browser reads it, as an indicator value (IPv6 without brackets)."""
     try:
@@ -234,7 +249,8 @@ def _is_internal_host(host: str, internal_domains: Sequence[str]) -> bool:
     return _is_internal_address(address)
 
 
-def _is_internal_url(url: str, internal_domains: Sequence[str]) -> bool:
+@functools.lru_cache(maxsize=URLS_REMEMBERED)
+def _is_internal_url(url: str, internal_domains: tuple[str, ...]) -> bool:
     """Judge every host-like part: the host a browser reads, and the userinfo.
 
     Userinfo is where a name hides from a careless reader
@@ -262,7 +278,7 @@ def is_internal(indicator: Indicator, internal_domains: Sequence[str] = ()) -> b
     if indicator.type is IndicatorType.FILE:
         return False
     if indicator.type is IndicatorType.URL:
-        return _is_internal_url(indicator.value, internal_domains)
+        return _is_internal_url(indicator.value, tuple(internal_domains))
     return _is_internal_host(indicator.value, internal_domains)
 
 

@@ -7,7 +7,16 @@ from collections import Counter
 
 import pytest
 
-from bench.workload import domain_stream, file_hashes, hash_stream, zipf_weights, zipf_workload
+from bench.workload import (
+    domain_stream,
+    file_hashes,
+    hash_stream,
+    indicator_text,
+    zipf_weights,
+    zipf_workload,
+)
+from dxlvtservice.topics.discovery import find_indicators
+from dxlvtservice.topics.requests import Text
 
 
 def test_the_same_seed_gives_the_same_requests_and_another_seed_others():
@@ -71,3 +80,30 @@ def test_streams_give_fresh_names_without_end_and_other_labels_give_others():
     assert hashes[:10] == file_hashes(10, "backlog")
     assert not set(domains) & set(islice(domain_stream("other"), 500))
     assert all(re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", name) for name in domains)
+
+
+TEXT_INDICATORS = [
+    "ec4f15f2ab986db001d08fe62073d3ae68378941529e392733092bd840998970",
+    "http://malware.example.com/payload.exe",
+    "adware.example.net",
+    "192.0.43.66",
+    "8b3e14610d38de0300d7500a5d87247c111232c31a4dba40c6ffa7e8c8c480a2",
+]
+
+
+@pytest.mark.parametrize("size", [300, 4096, 4097])
+def test_indicator_text_has_the_size_asked_and_names_each_indicator_once(size):
+    text = indicator_text(TEXT_INDICATORS, size)
+    assert len(text.encode()) == size
+    assert all(text.count(indicator) == 1 for indicator in TEXT_INDICATORS)
+    assert text == indicator_text(TEXT_INDICATORS, size)
+
+
+def test_classify_finds_exactly_the_indicators_a_text_names():
+    found = find_indicators([Text(indicator_text(TEXT_INDICATORS, 4096))], max_indicators=100)
+    assert [indicator.value for indicator in found] == TEXT_INDICATORS
+
+
+def test_indicators_that_do_not_fit_are_refused():
+    with pytest.raises(ValueError):
+        indicator_text(TEXT_INDICATORS, 100)
