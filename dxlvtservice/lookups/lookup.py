@@ -200,8 +200,10 @@ class Lookups:
             self._release(filing.key, claimed)
             outcome.set_result(Outcome(report, fetched=self._clock()))
 
+        # A submission asks VirusTotal to act: it never shares another call's answer,
+        # not even one that has just come back for the same resource.
         submitted = self.scheduler.submit(
-            call, deadline=deadline, client=filing.client, lane=filing.lane
+            call, coalesce=not submits, deadline=deadline, client=filing.client, lane=filing.lane
         )
         submitted.add_done_callback(settle)
 

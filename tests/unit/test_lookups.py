@@ -17,10 +17,14 @@ class Upstream:
     def __init__(self) -> None:
         self.submitted: list[tuple[tuple[str, ...], str | None]] = []
         self.lanes: list[str] = []
+        self.coalesced: list[bool] = []
 
-    def submit(self, call, *, deadline=None, client=None, lane="interactive") -> Future:
+    def submit(
+        self, call, *, coalesce=True, deadline=None, client=None, lane="interactive"
+    ) -> Future:
         self.submitted.append((call.resources, client))
         self.lanes.append(lane)
+        self.coalesced.append(coalesce)
         future: Future = Future()
         future.set_result([{"response_code": 1, "resource": r} for r in call.resources])
         return future
@@ -83,3 +87,14 @@ def test_a_lookup_waits_in_the_lane_it_is_asked_for(tmp_path, clock):
     lookups.report(2, DOMAIN).result(1)
     lookups.report(2, DOMAIN, max_age=0, lane="background").result(1)
     assert upstream.lanes == ["interactive", "background"]
+
+
+def test_a_submission_never_shares_another_calls_answer(tmp_path, clock):
+    """url/report with scan=1 asks VirusTotal to act: an identical submission whose
+    answer has just come back must not stand in for it."""
+    lookups, upstream = make(tmp_path, clock, min_refresh=0)
+    url = Indicator.parse(IndicatorType.URL, "http://example.com/a")
+    lookups.report(2, url, options=(("scan", "1"),)).result(1)
+    lookups.report(2, url).result(1)  # a plain lookup: a cache hit, nothing submitted
+    lookups.report(2, url, options=(("scan", "1"),)).result(1)
+    assert upstream.coalesced == [False, False]
