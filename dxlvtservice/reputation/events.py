@@ -5,9 +5,8 @@ thousand lookups of one known malicious hash must be one event, not a
 thousand. :func:`judge` is the pure rule that says whether a result is news;
 :class:`VerdictMemory` remembers the last verdict seen for each indicator
 (bounded), in this process or, in a fleet, in the shared store.
-:class:`VerdictEvents` asks it as results are offered and hands only the news
-to one thread that publishes them, off the answer's path: a lookup that is
-not news wakes nothing.
+:class:`VerdictEvents` applies it off the answer's path: results are offered
+to a bounded queue that one thread judges and publishes.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ RETRY_STORE = 2.0
 """Seconds between attempts to go back to a shared memory that failed."""
 
 PENDING_EVENTS = 10_000
-"""Events waiting to be published; past this, events are dropped (counted)."""
+"""Results waiting to be judged and published; past this, results are dropped (counted)."""
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +149,7 @@ class VerdictEvents:
         self._memory = memory
         self._send = send
         self._clock = clock
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(pending)  # events
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(pending)
         self._thread = threading.Thread(target=self._run, name="verdict-events", daemon=True)
         self.published = 0
         self.dropped = 0
@@ -159,25 +158,28 @@ class VerdictEvents:
         self._thread.start()
 
     def offer(self, results: list[dict[str, Any]]) -> None:
-        """Remember each result's verdict (unlisted ones too) and queue the news for
-        publishing; a full queue drops the event and counts it."""
-        now = self._clock()
+        """Hand results over for judging and publishing; a full queue drops and counts.
+
+        The memory is asked on the publisher's thread, not here: in a fleet it
+        lives in the store, and a store round trip must not delay an answer.
+        """
         for result in results:
-            key = memory_key(result)
-            if key is None:
-                continue
-            due, previous = self._memory.observe(key, result["verdict"], now)
-            if not due:
+            if memory_key(result) is None:
                 continue
             try:
-                self._queue.put_nowait({**result, "previous_verdict": previous})
+                self._queue.put_nowait(result)
             except queue.Full:
                 self.dropped += 1
 
     def _run(self) -> None:
-        while (event := self._queue.get()) is not None:
+        while (result := self._queue.get()) is not None:
+            key = memory_key(result)
+            assert key is not None
+            due, previous = self._memory.observe(key, result["verdict"], self._clock())
+            if not due:
+                continue
             try:
-                self._send(event)
+                self._send({**result, "previous_verdict": previous})
                 self.published += 1
             except Exception:
                 logger.exception("Could not publish a verdict event")
